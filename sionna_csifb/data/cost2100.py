@@ -25,13 +25,10 @@ _SIDE = 32
 
 
 def _read_mat(path: Path) -> dict[str, np.ndarray]:
+    import h5py
     import scipy.io
 
-    try:
-        return {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
-    except NotImplementedError:  # MATLAB v7.3 = HDF5, arrays stored transposed
-        import h5py
-
+    if h5py.is_hdf5(path):  # MATLAB v7.3 = HDF5, arrays stored transposed
         out = {}
         with h5py.File(path, "r") as f:
             for k, v in f.items():
@@ -41,8 +38,10 @@ def _read_mat(path: Path) -> dict[str, np.ndarray]:
                         a = a["real"] + 1j * a["imag"]
                     out[k] = np.asarray(a).T
         return out
-    except ValueError as exc:
-        raise ValueError(f"`path` {path} is not a readable MATLAB file ({exc}).") from exc
+    try:
+        return {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+    except Exception as exc:  # scipy raises ValueError, IndexError, ... on damaged files
+        raise ValueError(f"`path` {path} is not a readable MATLAB file ({type(exc).__name__}: {exc}).") from exc
 
 
 def load_cost2100(path: str | os.PathLike, key: str | None = None) -> torch.Tensor:

@@ -1,0 +1,19 @@
+# make run  : set up (if needed) and run the main job
+# make test : set up (if needed), run the test suite (unit tests + docstring examples) and build the docs
+PY := $(if $(VIRTUAL_ENV),python,.venv/bin/python)
+export KERAS_BACKEND := torch
+export KERAS_HOME := $(CURDIR)/.keras
+
+.PHONY: setup run test docs
+setup:
+	bash scripts/setup.sh
+
+run: setup
+	$(PY) examples/01_generate_data.py --quick
+
+test: setup
+	$(PY) -m pytest -q
+	$(PY) -m mkdocs build --strict --site-dir site
+
+docs: setup
+	$(PY) -m mkdocs build --strict --site-dir site
