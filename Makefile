@@ -3,6 +3,7 @@
 PY := $(if $(VIRTUAL_ENV),python,.venv/bin/python)
 export KERAS_BACKEND := torch
 export KERAS_HOME := $(CURDIR)/.keras
+export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: setup run test docs
 setup:

@@ -5,7 +5,7 @@ chosen one (``KERAS_BACKEND`` unset), so that Keras layers are ``torch.nn.Module
 objects that plug into Sionna 2 blocks. If Keras was already imported with another
 backend, the import fails with an :class:`ImportError` that says how to fix it.
 
-Example:
+Examples:
     >>> import sionna_csifb
     >>> sionna_csifb.config.precision
     'single'

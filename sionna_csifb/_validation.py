@@ -10,6 +10,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+TensorLike = torch.Tensor | np.ndarray
+"""A torch tensor or a NumPy array."""
+
 _COMPLEX = (torch.complex64, torch.complex128)
 _REAL = (torch.float32, torch.float64)
 
@@ -95,7 +98,7 @@ def check_tensor(
             raise ValueError(f"`{name}` must have {want} dimensions, got shape {tuple(x.shape)}.")
     if shape is not None:
         tail = tuple(x.shape[-len(shape):]) if x.ndim >= len(shape) else None
-        ok = tail is not None and all(s is None or s == t for s, t in zip(shape, tail))
+        ok = tail is not None and all(s is None or s == t for s, t in zip(shape, tail, strict=True))
         if not ok:
             want = "[..., " + ", ".join("*" if s is None else str(s) for s in shape) + "]"
             raise ValueError(f"`{name}` must have shape {want}, got {tuple(x.shape)}.")

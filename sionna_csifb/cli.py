@@ -1,6 +1,6 @@
 """The ``csifb`` command line.
 
-Example:
+Examples:
     >>> main(["presets"])  # doctest: +ELLIPSIS
     paper-cdl-c ...
     0

@@ -10,7 +10,7 @@ Device resolution, first match wins:
 2. the environment variable ``SIONNA_CSIFB_DEVICE`` (read once, at import);
 3. ``"cuda:0"`` when torch sees a GPU, else ``"cpu"``.
 
-Example:
+Examples:
     >>> from sionna_csifb import config
     >>> config.device = "cpu"
     >>> config.device, config.precision, config.cdtype
@@ -40,7 +40,7 @@ def normalize_device(device: str | torch.device) -> str:
     Raises:
         ValueError: if the device is unknown or not available on this machine.
 
-    Example:
+    Examples:
         >>> normalize_device("cpu")
         'cpu'
     """
@@ -131,8 +131,8 @@ class Config:
     def seed(self, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"`seed` must be a non-negative int, got {value!r}.")
-        from sionna.phy import config as sn_config
         import keras
+        from sionna.phy import config as sn_config
 
         self._seed = value
         sn_config.seed = value

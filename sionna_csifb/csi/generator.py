@@ -39,7 +39,7 @@ __all__ = ["CSIGenerator", "CSITriplet", "cir_to_freq", "derive_seed"]
 def derive_seed(*keys: int) -> int:
     """A 31-bit seed derived deterministically from integer keys (NumPy SeedSequence).
 
-    Example:
+    Examples:
         >>> derive_seed(1, 2) == derive_seed(1, 2) != derive_seed(2, 1)
         True
     """
@@ -61,7 +61,7 @@ def cir_to_freq(a: torch.Tensor, tau: torch.Tensor, frequencies: torch.Tensor) -
     Returns:
         `[batch, num_time_steps, num_tx_ant, num_subcarriers]`, complex.
 
-    Example:
+    Examples:
         >>> a = torch.ones(1, 1, 1, 1, 2, 1, 1, dtype=torch.complex64)
         >>> h = cir_to_freq(a, torch.zeros(1, 1, 1, 1), torch.tensor([0.0, 1e3]))
         >>> tuple(h.shape), h.abs().min().item()
@@ -129,7 +129,7 @@ class CSIGenerator:
         scenario: Scenario. What to simulate.
         device: str or None. Torch device; defaults to ``sionna_csifb.config.device``.
 
-    Example:
+    Examples:
         >>> from sionna_csifb.csi.scenario import get_scenario
         >>> gen = CSIGenerator(get_scenario("cpu-small"))
         >>> t = gen(4, seed=0)

@@ -30,7 +30,7 @@ What none of them models: path loss and shadowing (samples are normalised anyway
 multi-antenna UEs, channel estimation error at the UE, and 38.901 spatial consistency
 between successive drops.
 
-Example:
+Examples:
     >>> from sionna_csifb.csi.scenario import get_scenario
     >>> s = get_scenario("paper-cdl-c")
     >>> s.num_bs_ant, s.num_subcarriers, s.num_taps
@@ -253,7 +253,7 @@ PRESETS: dict[str, Scenario] = {
 def list_presets() -> list[str]:
     """Names of the scenario presets.
 
-    Example:
+    Examples:
         >>> "paper-cdl-c" in list_presets()
         True
     """
@@ -270,7 +270,7 @@ def get_scenario(name: str, **overrides: Any) -> Scenario:
     Raises:
         ValueError: for an unknown preset (listing the known ones) or an unknown field.
 
-    Example:
+    Examples:
         >>> get_scenario("paper-cdl-c", ul_phases="independent").ul_phases
         'independent'
     """

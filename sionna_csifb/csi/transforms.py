@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from .._validation import check_positive_int, check_tensor
+from .._validation import TensorLike, check_positive_int, check_tensor
 
 __all__ = [
     "to_angular_delay",
@@ -42,7 +42,7 @@ def tap_indices(num_subcarriers: int, num_taps: int, window_start: int = 0) -> t
     Returns:
         `[num_taps]`, int64.
 
-    Example:
+    Examples:
         >>> tap_indices(8, 4, -1).tolist()
         [7, 0, 1, 2]
     """
@@ -51,11 +51,13 @@ def tap_indices(num_subcarriers: int, num_taps: int, window_start: int = 0) -> t
     if num_taps > num_subcarriers:
         raise ValueError(f"`num_taps` must be <= num_subcarriers ({num_subcarriers}), got {num_taps}.")
     if not isinstance(window_start, int) or abs(window_start) >= num_subcarriers:
-        raise ValueError(f"`window_start` must be an int with |window_start| < {num_subcarriers}, got {window_start!r}.")
+        raise ValueError(
+            f"`window_start` must be an int with |window_start| < {num_subcarriers}, got {window_start!r}."
+        )
     return (torch.arange(num_taps) + window_start) % num_subcarriers
 
 
-def to_angular_delay(h, num_taps: int = 32, window_start: int = 0) -> torch.Tensor:
+def to_angular_delay(h: TensorLike, num_taps: int = 32, window_start: int = 0) -> torch.Tensor:
     """Spatial-frequency CSI to cropped angular-delay CSI.
 
     Args:
@@ -69,7 +71,7 @@ def to_angular_delay(h, num_taps: int = 32, window_start: int = 0) -> torch.Tens
     Raises:
         ValueError: if ``h`` is not complex, has fewer than 2 dimensions, or holds NaN/Inf.
 
-    Example:
+    Examples:
         >>> h = torch.randn(2, 4, 16, dtype=torch.complex64)
         >>> tuple(to_angular_delay(h, num_taps=8).shape)
         (2, 4, 8)
@@ -90,7 +92,7 @@ def _idft_columns(n: int, num_taps: int, window_start: int, device: str, dtype: 
     return (torch.polar(torch.ones_like(ang), ang) / math.sqrt(n)).to(device=device, dtype=dtype)
 
 
-def from_angular_delay(g, num_subcarriers: int, window_start: int = 0) -> torch.Tensor:
+def from_angular_delay(g: TensorLike, num_subcarriers: int, window_start: int = 0) -> torch.Tensor:
     """Cropped angular-delay CSI back to the spatial-frequency domain.
 
     Args:
@@ -101,7 +103,7 @@ def from_angular_delay(g, num_subcarriers: int, window_start: int = 0) -> torch.
     Returns:
         `[..., num_ant, num_subcarriers]`, complex, same dtype as ``g``.
 
-    Example:
+    Examples:
         >>> h = torch.randn(2, 4, 16, dtype=torch.complex64)
         >>> g = to_angular_delay(h, 8, window_start=-2)
         >>> torch.allclose(to_angular_delay(from_angular_delay(g, 16, -2), 8, -2), g, atol=1e-6)
@@ -114,10 +116,10 @@ def from_angular_delay(g, num_subcarriers: int, window_start: int = 0) -> torch.
     return torch.fft.fft2(full, dim=(-2, -1), norm="ortho")
 
 
-def complex_to_real(g) -> torch.Tensor:
+def complex_to_real(g: TensorLike) -> torch.Tensor:
     """Complex tensor to real with a trailing axis of 2 (real, imag), channels-last.
 
-    Example:
+    Examples:
         >>> complex_to_real(torch.tensor([1 + 2j])).tolist()
         [[1.0, 2.0]]
     """
@@ -125,10 +127,10 @@ def complex_to_real(g) -> torch.Tensor:
     return torch.view_as_real(g.resolve_conj()).clone()
 
 
-def real_to_complex(x) -> torch.Tensor:
+def real_to_complex(x: TensorLike) -> torch.Tensor:
     """Inverse of :func:`complex_to_real`: trailing axis of 2 (real, imag) to complex.
 
-    Example:
+    Examples:
         >>> real_to_complex(torch.tensor([[1.0, 2.0]])).tolist()
         [(1+2j)]
     """
@@ -136,7 +138,7 @@ def real_to_complex(x) -> torch.Tensor:
     return torch.complex(x[..., 0], x[..., 1])
 
 
-def normalize_power(h, reference=None) -> tuple[torch.Tensor, torch.Tensor]:
+def normalize_power(h: TensorLike, reference: TensorLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Scale each sample to unit mean power per entry.
 
     The scale $s = \sqrt{\tfrac{1}{N}\|\mathbf{H}_\mathrm{ref}\|_F^2}$ is taken from
@@ -153,7 +155,7 @@ def normalize_power(h, reference=None) -> tuple[torch.Tensor, torch.Tensor]:
     Raises:
         ValueError: if a reference sample is all zero.
 
-    Example:
+    Examples:
         >>> h = 3 * torch.ones(2, 4, dtype=torch.complex64)
         >>> hn, s = normalize_power(h)
         >>> s.tolist(), hn.abs().pow(2).mean().item()

@@ -61,7 +61,7 @@ def load_cost2100(path: str | os.PathLike, key: str | None = None) -> torch.Tens
         ValueError: if the key is missing (the message lists the file's variables), the
             width is not 2048 (``HT``) or a multiple of 32 (``HF_all``), or values are NaN/Inf.
 
-    Example:
+    Examples:
         >>> import tempfile, os, numpy as np, scipy.io
         >>> p = os.path.join(tempfile.mkdtemp(), "DATA_Htestin.mat")
         >>> scipy.io.savemat(p, {"HT": np.full((3, 2048), 0.5, dtype=np.float32)})

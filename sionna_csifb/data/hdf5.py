@@ -26,7 +26,6 @@ order or how many interruptions it took to write it.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,7 +102,7 @@ def generate_dataset(
     Raises:
         DatasetError: if an existing file differs in scenario, seed, size or chunk size.
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> from sionna_csifb.csi.scenario import get_scenario
         >>> p = os.path.join(tempfile.mkdtemp(), "d.h5")
@@ -192,7 +191,7 @@ class CSIDataset:
         DatasetError: if the file is not a dataset, is incomplete (interrupted: rerun the
             same ``csifb generate`` command to resume), or was made for another scenario.
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> from sionna_csifb.csi.scenario import get_scenario
         >>> p = os.path.join(tempfile.mkdtemp(), "d.h5")

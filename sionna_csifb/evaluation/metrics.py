@@ -27,24 +27,24 @@ import math
 
 import torch
 
-from .._validation import check_positive_int, check_same_shape, check_tensor
+from .._validation import TensorLike, check_positive_int, check_same_shape, check_tensor
 
 __all__ = ["nmse", "nmse_db", "nmse_sf_from_ad", "sgcs", "rho", "to_db"]
 
 _EPS = 1e-30
 
 
-def _pair(h, h_hat, min_ndim: int = 2):
+def _pair(h: TensorLike, h_hat: TensorLike, min_ndim: int = 2):
     h = check_tensor(h, "h", kind="complex", ndim=tuple(range(min_ndim, 9)), nonzero=True)
     h_hat = check_tensor(h_hat, "h_hat", kind="complex", ndim=h.ndim)
     check_same_shape(h, h_hat, "h", "h_hat")
     return h, h_hat.to(h.dtype)
 
 
-def to_db(values) -> float:
+def to_db(values: TensorLike) -> float:
     """10 log10 of the linear mean of ``values`` (a tensor of per-sample ratios).
 
-    Example:
+    Examples:
         >>> round(to_db(torch.tensor([0.1, 0.1])), 6)
         -10.0
     """
@@ -52,7 +52,7 @@ def to_db(values) -> float:
     return 10 * math.log10(m) if m > 0 else float("-inf")
 
 
-def nmse(h, h_hat) -> torch.Tensor:
+def nmse(h: TensorLike, h_hat: TensorLike) -> torch.Tensor:
     """Per-sample NMSE, linear.
 
     Args:
@@ -65,7 +65,7 @@ def nmse(h, h_hat) -> torch.Tensor:
     Raises:
         ValueError: on shape/dtype mismatch, NaN/Inf, or an all-zero true channel.
 
-    Example:
+    Examples:
         >>> h = torch.ones(2, 4, 4, dtype=torch.complex64)
         >>> [round(v, 6) for v in nmse(h, 0.9 * h).tolist()]
         [0.01, 0.01]
@@ -75,10 +75,10 @@ def nmse(h, h_hat) -> torch.Tensor:
     return d / h.abs().pow(2).flatten(1).sum(1)
 
 
-def nmse_db(h, h_hat) -> float:
+def nmse_db(h: TensorLike, h_hat: TensorLike) -> float:
     """NMSE in dB: linear mean over samples, then dB (see module docstring).
 
-    Example:
+    Examples:
         >>> h = torch.ones(2, 4, 4, dtype=torch.complex64)
         >>> round(nmse_db(h, 0.9 * h), 3)
         -20.0
@@ -86,7 +86,7 @@ def nmse_db(h, h_hat) -> float:
     return to_db(nmse(h, h_hat))
 
 
-def nmse_sf_from_ad(g, g_hat, energy) -> torch.Tensor:
+def nmse_sf_from_ad(g: TensorLike, g_hat: TensorLike, energy: TensorLike) -> torch.Tensor:
     """Per-sample spatial-frequency NMSE of an angular-delay estimate, truncation included.
 
     Args:
@@ -98,7 +98,7 @@ def nmse_sf_from_ad(g, g_hat, energy) -> torch.Tensor:
     Returns:
         `[batch]`, real.
 
-    Example:
+    Examples:
         >>> g = torch.ones(1, 2, 2, dtype=torch.complex64)
         >>> round(nmse_sf_from_ad(g, g, torch.tensor([5.0])).item(), 6)   # 1 of 5 units cropped
         0.2
@@ -121,7 +121,7 @@ def _principal(h: torch.Tensor) -> torch.Tensor:
     return v[..., -1]
 
 
-def sgcs(h, h_hat, subband_size: int = 1) -> torch.Tensor:
+def sgcs(h: TensorLike, h_hat: TensorLike, subband_size: int = 1) -> torch.Tensor:
     """Squared generalised cosine similarity per subcarrier or per subband.
 
     Args:
@@ -133,7 +133,7 @@ def sgcs(h, h_hat, subband_size: int = 1) -> torch.Tensor:
     Returns:
         `[batch, num_subbands]`, real, in [0, 1]. Average it for the scalar figure.
 
-    Example:
+    Examples:
         >>> h = torch.randn(2, 4, 6, dtype=torch.complex64)
         >>> sgcs(h, 2j * h).mean().item() > 0.999, tuple(sgcs(h, h, 4).shape)
         (True, (2, 2))
@@ -153,7 +153,7 @@ def sgcs(h, h_hat, subband_size: int = 1) -> torch.Tensor:
     return torch.stack(out, -1)
 
 
-def rho(h, h_hat) -> torch.Tensor:
+def rho(h: TensorLike, h_hat: TensorLike) -> torch.Tensor:
     """CsiNet's cosine correlation, averaged over subcarriers, per sample.
 
     Args:
@@ -163,7 +163,7 @@ def rho(h, h_hat) -> torch.Tensor:
     Returns:
         `[batch]`, real, in [0, 1].
 
-    Example:
+    Examples:
         >>> h = torch.randn(3, 4, 6, dtype=torch.complex64)
         >>> bool((rho(h, h) > 0.9999).all())
         True
