@@ -5,7 +5,7 @@
 #   (with a Python >= 3.11: $PYTHON, python3.11, or python3).
 # * Torch: an installed torch (e.g. your CUDA build) is left alone. Otherwise, on a machine
 #   with an NVIDIA GPU the default (CUDA) wheel is installed; without one, the CPU build:
-#   first from local wheels (pip's find-links), then from PyTorch's CPU index
+#   a local +cpu wheel if pip's find-links has one, else from PyTorch's CPU index
 #   ($TORCH_CPU_INDEX, default https://download.pytorch.org/whl/cpu).
 # * Then the package itself, editable, with its test and docs extras.
 set -euo pipefail
@@ -31,8 +31,15 @@ elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; the
   "${PIP[@]}" install "torch==${TORCH_VERSION}"
 else
   echo "setup: no GPU, installing the CPU build of torch ${TORCH_VERSION}"
-  "${PIP[@]}" install --no-index "torch==${TORCH_VERSION}" 2>/dev/null \
-    || "${PIP[@]}" install "torch==${TORCH_VERSION}" --index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+  TMPW="$(mktemp -d)"
+  if "${PIP[@]}" download --no-index --no-deps "torch==${TORCH_VERSION}" -d "$TMPW" >/dev/null 2>&1 \
+      && ls "$TMPW"/torch-*+cpu*.whl >/dev/null 2>&1; then
+    "${PIP[@]}" install "$TMPW"/torch-*+cpu*.whl   # a local CPU wheel (pip's find-links)
+  else
+    "${PIP[@]}" install "torch==${TORCH_VERSION}" \
+      --index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}" --extra-index-url https://pypi.org/simple
+  fi
+  rm -rf "$TMPW"
 fi
 
 STAMP=".venv-installed.stamp"
