@@ -1,0 +1,88 @@
+"""Reference schemes that need no codebook: the upper bounds and the reciprocity baseline."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import FeedbackMessage, FeedbackScheme, SideInfo, register_scheme
+
+__all__ = ["PerfectCSI", "PerfectFeedback", "ULReuse"]
+
+
+def _empty_message(h: torch.Tensor, **meta) -> FeedbackMessage:
+    b = h.shape[0]
+    return FeedbackMessage(bits=torch.zeros(b, 0, dtype=torch.uint8, device=h.device),
+                           num_bits=torch.zeros(b, dtype=torch.int64, device=h.device), meta=meta)
+
+
+@register_scheme("perfect")
+class PerfectCSI(FeedbackScheme):
+    """Genie: the BS knows the DL channel at the time it precodes (the upper bound).
+
+    Needs ``side_info.h_prev`` set by the chain to the *true* future DL CSI; it costs no bits
+    and is not realisable.
+
+    Examples:
+        >>> s = PerfectCSI(); h = torch.ones(1, 2, 3, dtype=torch.complex64)
+        >>> bool((s.decode(s.encode(h), side_info=SideInfo(h_prev=2 * h)) == 2 * h).all())
+        True
+    """
+
+    kind = "none"
+    description = "genie: the true DL CSI at transmission time (upper bound)"
+
+    @property
+    def nominal_payload_bits(self) -> int:
+        return 0
+
+    def encode(self, h: torch.Tensor, *, snr_db: float | None = None) -> FeedbackMessage:
+        return _empty_message(self.check_csi(h))
+
+    def decode(self, message: FeedbackMessage, *, side_info: SideInfo | None = None) -> torch.Tensor:
+        return (side_info or SideInfo()).require("h_prev", self.name)
+
+
+@register_scheme("perfect-feedback")
+class PerfectFeedback(FeedbackScheme):
+    """The measured CSI fed back without compression (unbounded bits): only ageing remains.
+
+    Examples:
+        >>> s = PerfectFeedback(); h = torch.ones(1, 2, 3, dtype=torch.complex64)
+        >>> bool((s.decode(s.encode(h)) == h).all())
+        True
+    """
+
+    kind = "none"
+    description = "the measured (outdated) CSI, uncompressed: shows the ageing loss alone"
+
+    def encode(self, h: torch.Tensor, *, snr_db: float | None = None) -> FeedbackMessage:
+        h = self.check_csi(h)
+        return FeedbackMessage(bits=None, num_bits=torch.zeros(h.shape[0], dtype=torch.int64),
+                               symbols=None, meta={"csi": h})
+
+    def decode(self, message: FeedbackMessage, *, side_info: SideInfo | None = None) -> torch.Tensor:
+        return message.meta["csi"]
+
+
+@register_scheme("ul-reuse")
+class ULReuse(FeedbackScheme):
+    """No feedback: the BS precodes with its own UL CSI (the reciprocity baseline).
+
+    Examples:
+        >>> s = ULReuse(); y = torch.ones(1, 2, 3, dtype=torch.complex64)
+        >>> bool((s.decode(s.encode(y), side_info=SideInfo(h_uplink=y)) == y).all())
+        True
+    """
+
+    kind = "none"
+    description = "no feedback: the BS's own UL CSI"
+
+    @property
+    def nominal_payload_bits(self) -> int:
+        return 0
+
+    def encode(self, h: torch.Tensor, *, snr_db: float | None = None) -> FeedbackMessage:
+        return _empty_message(self.check_csi(h))
+
+    def decode(self, message: FeedbackMessage, *, side_info: SideInfo | None = None) -> torch.Tensor:
+        return (side_info or SideInfo()).require("h_uplink", self.name)
