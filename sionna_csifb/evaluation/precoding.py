@@ -10,7 +10,8 @@ $$\mathrm{SINR}_u = \frac{|\mathbf{h}_u^T\mathbf{w}_u|^2}{\sum_{j\ne u}|\mathbf{
 
 Precoders: ``"mrt"`` ($\mathbf{w}_u \propto \hat{\mathbf{h}}_u^*$), ``"zf"`` and ``"rzf"``
 (Sionna's :func:`sionna.phy.mimo.rzf_precoding_matrix`, regularisation $\alpha = K\,\mathrm{no}$
-for RZF, 0 for ZF), with equal power $1/K$ per stream.
+for RZF; for ZF $10^{-6}$ of the mean channel gain, which only matters when reports are
+co-linear), with equal power $1/K$ per stream.
 """
 
 from __future__ import annotations
@@ -67,7 +68,13 @@ def precoding_matrix(h_hat: torch.Tensor, method: str = "mrt", snr_db: float | N
         return w / w.norm(dim=-2, keepdim=True).clamp_min(1e-30)
     if method == "rzf" and snr_db is None:
         raise ValueError("`snr_db` is required for method 'rzf'.")
-    alpha = 0.0 if method == "zf" else k * snr_db_to_no(snr_db)
+    if method == "zf":
+        # 1e-6 of the mean channel gain keeps ZF finite when reports are co-linear (e.g. two
+        # UEs reporting the same codebook beam); negligible otherwise.
+        alpha = 1e-6 * hk.abs().pow(2).sum(-1).mean((-1,), keepdim=False)[..., None, None].real
+        alpha = alpha.expand(*hk.shape[:-2], 1, 1)[..., 0, 0]
+    else:
+        alpha = k * snr_db_to_no(snr_db)
     g = rzf_precoding_matrix(hk, alpha=alpha)  # unit-norm columns, [B, F, N, K]
     return g / math.sqrt(k)
 

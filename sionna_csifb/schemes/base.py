@@ -45,6 +45,7 @@ __all__ = [
     "register_scheme",
     "get_scheme",
     "list_schemes",
+    "scheme_overrides",
 ]
 
 
@@ -97,11 +98,14 @@ class SideInfo:
             to unit mean power per entry.
         h_prev: `[batch, num_bs_ant, num_subcarriers]` complex. A previous CSI estimate.
         snr_db: float. Uplink SNR, for analog schemes.
+        h_genie: `[batch, num_bs_ant, num_subcarriers]` complex. The true DL CSI at
+            transmission time; only the genie upper bound ``perfect`` may read it.
     """
 
     h_uplink: torch.Tensor | None = None
     h_prev: torch.Tensor | None = None
     snr_db: float | None = None
+    h_genie: torch.Tensor | None = None
 
     def require(self, name: str, scheme: str) -> Any:
         """The field ``name``, or a ValueError naming it and the scheme that needs it."""
@@ -167,6 +171,7 @@ def register_scheme(name: str, **defaults: Any):
             obj.name = name
             return obj
 
+        factory.cls = cls
         _REGISTRY[name] = factory
         return cls
 
@@ -193,6 +198,20 @@ def get_scheme(name: str, **overrides: Any) -> FeedbackScheme:
     if name not in _REGISTRY:
         raise ValueError(f"Unknown feedback scheme {name!r}; known schemes: {sorted(_REGISTRY)}.")
     return _REGISTRY[name](**overrides)
+
+
+def scheme_overrides(name: str, num_ant: int) -> dict[str, Any]:
+    """Constructor overrides that fit scheme ``name`` to ``num_ant`` BS antennas.
+
+    Schemes whose constructor takes ``num_ant`` get it; others get nothing.
+    """
+    import inspect
+
+    _load_builtin()
+    if name not in _REGISTRY:
+        return {}
+    params = inspect.signature(_REGISTRY[name].cls.__init__).parameters
+    return {"num_ant": num_ant} if "num_ant" in params else {}
 
 
 def _load_builtin() -> None:

@@ -19,12 +19,12 @@ def _empty_message(h: torch.Tensor, **meta) -> FeedbackMessage:
 class PerfectCSI(FeedbackScheme):
     """Genie: the BS knows the DL channel at the time it precodes (the upper bound).
 
-    Needs ``side_info.h_prev`` set by the chain to the *true* future DL CSI; it costs no bits
-    and is not realisable.
+    Reads ``side_info.h_genie``, the *true* DL CSI at transmission time, which the chain
+    provides; it costs no bits and is not realisable.
 
     Examples:
         >>> s = PerfectCSI(); h = torch.ones(1, 2, 3, dtype=torch.complex64)
-        >>> bool((s.decode(s.encode(h), side_info=SideInfo(h_prev=2 * h)) == 2 * h).all())
+        >>> bool((s.decode(s.encode(h), side_info=SideInfo(h_genie=2 * h)) == 2 * h).all())
         True
     """
 
@@ -39,7 +39,7 @@ class PerfectCSI(FeedbackScheme):
         return _empty_message(self.check_csi(h))
 
     def decode(self, message: FeedbackMessage, *, side_info: SideInfo | None = None) -> torch.Tensor:
-        return (side_info or SideInfo()).require("h_prev", self.name)
+        return (side_info or SideInfo()).require("h_genie", self.name)
 
 
 @register_scheme("perfect-feedback")

@@ -1,0 +1,172 @@
+r"""The feedback link: how the message crosses the uplink.
+
+* :class:`IdealUplink`: error free, for pure compression studies.
+* :class:`CodedUplink`: payload + CRC-24A -> 5G LDPC (rate ``code_rate``) -> QAM -> the REs
+  of an OFDM uplink over the scenario's UL channel (1 UE antenna -> ``num_bs_ant`` BS
+  antennas, per-antenna SNR ``snr_db``) -> LMMSE combining (Sionna's ``lmmse_equalizer``,
+  perfect UL CSI at the BS as in Kim et al.) -> demapping -> LDPC decoding -> CRC check.
+  A failed CRC is a lost report; the chain then falls back to the UL CSI (see
+  :mod:`.chain`).
+* :class:`AnalogUplink`: the complex JSCC symbols on ``k`` subcarriers of the same fading
+  uplink, MRC at the BS.
+
+Every ``transmit`` returns the received message and a dict with ``lost`` (`[batch]` bool)
+and ``uplink_res`` (resource elements used per report).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._validation import check_choice, check_finite_scalar, check_tensor
+from ..schemes.base import FeedbackMessage
+
+__all__ = ["IdealUplink", "CodedUplink", "AnalogUplink", "get_uplink"]
+
+
+def _check_channel(h_ul: torch.Tensor, batch: int) -> torch.Tensor:
+    h_ul = check_tensor(h_ul, "h_ul", kind="complex", ndim=3, nonzero=True)
+    if h_ul.shape[0] != batch:
+        raise ValueError(f"`h_ul` must have {batch} samples (the message's batch), got shape {tuple(h_ul.shape)}.")
+    return h_ul
+
+
+def _ul_grid_channel(h_ul: torch.Tensor, num_symbols: int) -> torch.Tensor:
+    """[B, N, F] -> Sionna UL layout [B, 1 rx (BS), N, 1 tx (UE), 1, S, F]."""
+    b, n, f = h_ul.shape
+    return h_ul[:, None, :, None, None, None, :].expand(b, 1, n, 1, 1, num_symbols, f)
+
+
+def _combine(y: torch.Tensor, h: torch.Tensor, no: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """LMMSE combining of one stream over the BS antennas: y [B, N, S, F], h [B, N, F]."""
+    from sionna.phy.mimo import lmmse_equalizer
+
+    b, n, s, f = y.shape
+    yy = y.permute(0, 2, 3, 1)[..., None]  # [B, S, F, N, 1]
+    hh = h.permute(0, 2, 1)[:, None, :, :, None].expand(b, s, f, n, 1)
+    cov = (no * torch.eye(n, dtype=y.dtype, device=y.device)).expand(b, s, f, n, n)
+    x_hat, no_eff = lmmse_equalizer(yy[..., 0], hh, cov)
+    return x_hat[..., 0].reshape(b, s * f), no_eff[..., 0].reshape(b, s * f)
+
+
+class IdealUplink:
+    """Error-free feedback link.
+
+    Examples:
+        >>> msg = FeedbackMessage.from_bits(torch.ones(2, 5, dtype=torch.uint8))
+        >>> out, info = IdealUplink().transmit(msg)
+        >>> torch.equal(out.bits, msg.bits), info["lost"].tolist()
+        (True, [False, False])
+    """
+
+    name = "ideal"
+
+    def transmit(self, message: FeedbackMessage, h_ul: torch.Tensor | None = None, snr_db: float | None = None):
+        b = message.num_bits.shape[0]
+        return message, {"lost": torch.zeros(b, dtype=torch.bool), "uplink_res": None}
+
+
+class CodedUplink:
+    """Digital feedback over a coded OFDM uplink through the scenario's UL fading channel.
+
+    Args:
+        code_rate: float. LDPC code rate in [1/5, 1) (CRC bits included in k).
+        num_bits_per_symbol: int. 2 (QPSK), 4 or 6.
+
+    Examples:
+        >>> ul = CodedUplink()
+        >>> ul.num_res(118)   # (118 + 24) bits at rate 1/3 with QPSK
+        213
+    """
+
+    name = "coded"
+    crc_bits = 24
+
+    def __init__(self, code_rate: float = 1 / 3, num_bits_per_symbol: int = 2) -> None:
+        if not 0.2 <= float(code_rate) < 1:
+            raise ValueError(f"`code_rate` must be in [0.2, 1), got {code_rate!r}.")
+        check_choice(num_bits_per_symbol, "num_bits_per_symbol", (2, 4, 6))
+        self.code_rate = float(code_rate)
+        self.num_bits_per_symbol = num_bits_per_symbol
+
+    def _sizes(self, num_bits: int) -> tuple[int, int]:
+        k = num_bits + self.crc_bits
+        m = self.num_bits_per_symbol
+        n = math.ceil(k / self.code_rate / m) * m
+        return k, n
+
+    def num_res(self, num_bits: int) -> int:
+        """Uplink resource elements one report of ``num_bits`` bits occupies."""
+        return 0 if num_bits == 0 else self._sizes(num_bits)[1] // self.num_bits_per_symbol
+
+    def transmit(self, message: FeedbackMessage, h_ul: torch.Tensor, snr_db: float):
+        from sionna.phy.channel import ApplyOFDMChannel
+        from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
+        from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
+        from sionna.phy.mapping import BinarySource, Demapper, Mapper
+
+        if message.bits is None:
+            raise ValueError("CodedUplink carries digital messages; this message has no bits (analog scheme?).")
+        nb = message.nominal_bits
+        bsz = message.bits.shape[0]
+        if nb == 0:
+            return message, {"lost": torch.zeros(bsz, dtype=torch.bool), "uplink_res": 0}
+        if bool((message.num_bits != nb).any()):
+            raise ValueError("CodedUplink sends fixed-length reports; pad variable-length messages first.")
+        h_ul = _check_channel(h_ul, bsz)
+        no = 10 ** (-check_finite_scalar(snr_db, "snr_db") / 10)
+        m = self.num_bits_per_symbol
+        k, n = self._sizes(nb)
+        crc_enc = CRCEncoder("CRC24A")
+        crc_dec = CRCDecoder(crc_enc)
+        enc = LDPC5GEncoder(k, n, num_bits_per_symbol=m)
+        dec = LDPC5GDecoder(enc, hard_out=True, num_iter=20)
+        mapper, demapper = Mapper("qam", m), Demapper("app", "qam", m)
+        f = h_ul.shape[-1]
+        n_re = n // m
+        s = math.ceil(n_re / f)
+        x = mapper(enc(crc_enc(message.bits.float())))  # [B, n_re]
+        if s * f > n_re:
+            x = torch.cat([x, mapper(BinarySource()([bsz, (s * f - n_re) * m]))], -1)
+        xg = x.reshape(bsz, 1, 1, s, f)  # [B, 1 tx, 1 ant, S, F]
+        y = ApplyOFDMChannel()(xg, _ul_grid_channel(h_ul, s), no)[:, 0]  # [B, N, S, F]
+        x_hat, no_eff = _combine(y, h_ul, no)
+        llr = demapper(x_hat[:, :n_re], no_eff[:, :n_re])
+        b_hat, crc_ok = crc_dec(dec(llr))
+        lost = ~crc_ok.reshape(bsz).bool()
+        return message.replace_bits(b_hat.round()), {"lost": lost.cpu(), "uplink_res": n_re}
+
+
+class AnalogUplink:
+    """Analog (JSCC) symbols over the fading uplink, MRC at the BS.
+
+    The scheme normalises its symbols (average power 1 per channel use); symbol ``i`` goes
+    on subcarrier ``i mod F`` of OFDM symbol ``i // F``.
+    """
+
+    name = "analog"
+
+    def transmit(self, message: FeedbackMessage, h_ul: torch.Tensor, snr_db: float):
+        from sionna.phy.channel import ApplyOFDMChannel
+
+        if message.symbols is None:
+            raise ValueError("AnalogUplink carries analog messages; this message has no symbols.")
+        z = check_tensor(message.symbols, "message.symbols", kind="complex", ndim=2)
+        bsz, k = z.shape
+        h_ul = _check_channel(h_ul, bsz)
+        no = 10 ** (-check_finite_scalar(snr_db, "snr_db") / 10)
+        f = h_ul.shape[-1]
+        s = math.ceil(k / f)
+        zz = torch.cat([z, torch.zeros(bsz, s * f - k, dtype=z.dtype, device=z.device)], -1) if s * f > k else z
+        y = ApplyOFDMChannel()(zz.reshape(bsz, 1, 1, s, f), _ul_grid_channel(h_ul, s), no)[:, 0]
+        x_hat, _ = _combine(y, h_ul, no)
+        out = FeedbackMessage(bits=None, num_bits=message.num_bits, symbols=x_hat[:, :k], meta=message.meta)
+        return out, {"lost": torch.zeros(bsz, dtype=torch.bool), "uplink_res": k}
+
+
+def get_uplink(name: str, **kwargs):
+    """An uplink by name: "ideal", "coded" or "analog"."""
+    check_choice(name, "uplink", ("ideal", "coded", "analog"))
+    return {"ideal": IdealUplink, "coded": CodedUplink, "analog": AnalogUplink}[name](**kwargs)
