@@ -10,7 +10,7 @@ setup:
 	bash scripts/setup.sh
 
 run: setup
-	$(PY) examples/01_generate_data.py --quick
+	$(PY) examples/fdd_precoding.py --quick --json results/fdd_precoding_quick.json
 
 test: setup
 	$(PY) -m pytest -q

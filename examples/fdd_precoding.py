@@ -51,7 +51,8 @@ def select_schemes(names, max_bits, num_ant=32):
     schemes = [get_scheme(n, **scheme_overrides(n, num_ant)) for n in names]  # unknown ids list the known ones
     if max_bits is None:
         return schemes
-    fits = [s for s in schemes if (s.nominal_payload_bits or 0) <= max_bits and s.kind != "none"]
+    fits = [s for s in schemes
+            if s.kind != "none" and s.nominal_payload_bits is not None and s.nominal_payload_bits <= max_bits]
     if not fits:
         sized = sorted((s.nominal_payload_bits, s.name) for s in schemes if s.nominal_payload_bits)
         smallest = f"; the smallest is {sized[0][1]} ({sized[0][0]} bits)" if sized else ""

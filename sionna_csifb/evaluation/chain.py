@@ -26,7 +26,7 @@ from .._validation import check_choice, check_finite_scalar, check_positive_int
 from ..csi.generator import CSIGenerator, CSITriplet
 from ..csi.scenario import Scenario
 from ..schemes.base import FeedbackScheme, SideInfo
-from .link import abstraction_throughput, coded_link_best_mcs, rate_bound
+from .link import MIN_CODED_MCS, abstraction_throughput, coded_link_best_mcs, rate_bound
 from .metrics import nmse, sgcs, to_db
 from .precoding import bf_gain_db, post_precoding_sinr, precoding_matrix, snr_db_to_no
 from .uplink import CodedUplink, get_uplink
@@ -44,8 +44,11 @@ class ChainConfig:
         mu_precoders: MU precoders to evaluate ("zf", "rzf").
         uplink: "ideal" or "coded".
         ul_snr_db: float. Per-antenna uplink SNR for the coded uplink.
-        coded_link: bool. Also run the LDPC-coded downlink (slow on CPU).
+        coded_link: bool. Also run the LDPC-coded downlink (slow on CPU) for the schemes in
+            ``coded_link_schemes``, SU-MRT, with the MCS candidates within 2 of the PHY
+            abstraction's best MCS: a validation of the abstraction at a few points.
         coded_link_samples: int. Samples used by the coded link.
+        coded_link_schemes: scheme ids validated with the coded link.
     """
 
     snr_dbs: list[float] = field(default_factory=lambda: [-10.0, 0.0, 10.0])
@@ -55,6 +58,7 @@ class ChainConfig:
     ul_snr_db: float = 0.0
     coded_link: bool = False
     coded_link_samples: int = 8
+    coded_link_schemes: list[str] = field(default_factory=lambda: ["perfect", "type1-sb", "etype2-pc3"])
 
     def __post_init__(self) -> None:
         self.snr_dbs = [check_finite_scalar(s, "snr_dbs") for s in self.snr_dbs]
@@ -130,9 +134,16 @@ def evaluate_scheme(scheme: FeedbackScheme, data: CSITriplet, scenario: Scenario
         hh = h_hat[:n_mu].reshape(-1, k, *z.shape[1:])
         for p in cfg.mu_precoders:
             entry[f"mu_{p}"] = _throughput(hz, hh, p, snr, scs)
-        if cfg.coded_link:
+        if cfg.coded_link and scheme.name in cfg.coded_link_schemes:
             n = cfg.coded_link_samples
             w = precoding_matrix(h_hat[:n, None], "mrt")
-            entry["su_mrt_coded"] = coded_link_best_mcs(z[:n, None], w, snr_db_to_no(snr), subcarrier_spacing=scs)
+            sinr = post_precoding_sinr(z[:n, None], w, snr_db_to_no(snr))
+            ref = abstraction_throughput(sinr, subcarrier_spacing=scs)
+            cands = range(max(MIN_CODED_MCS, ref["mcs"] - 2), min(27, ref["mcs"] + 2) + 1)
+            coded = coded_link_best_mcs(z[:n, None], w, snr_db_to_no(snr), mcs_candidates=cands,
+                                        subcarrier_spacing=scs)
+            coded["abstraction_same_samples_mbps"] = ref["throughput_mbps"]
+            coded["rate_bound_mbps"] = rate_bound(sinr, subcarrier_spacing=scs)
+            entry["su_mrt_coded"] = coded
         row["snr"][str(snr)] = entry
     return row

@@ -1,0 +1,107 @@
+import pytest
+import torch
+
+from sionna_csifb.csi.generator import CSIGenerator
+from sionna_csifb.csi.scenario import get_scenario
+from sionna_csifb.schemes.base import (
+    FeedbackMessage,
+    FeedbackScheme,
+    SideInfo,
+    get_scheme,
+    list_schemes,
+    register_scheme,
+    scheme_overrides,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    t, _ = CSIGenerator(get_scenario("cpu-small"))(4, seed=0).normalized()
+    return t
+
+
+def _build(name):
+    return get_scheme(name, **scheme_overrides(name, 8))
+
+
+class TestRegistry:
+    def test_builtin_ids(self):
+        ids = list_schemes()
+        for n in ("perfect", "perfect-feedback", "ul-reuse", "type1-wb", "type1-sb", "etype2-pc1", "etype2-pc8"):
+            assert n in ids
+
+    def test_unknown_lists_known(self):
+        with pytest.raises(ValueError, match="known schemes: .*etype2-pc3"):
+            get_scheme("type3")
+
+    def test_user_scheme_in_a_few_lines(self, data):
+        @register_scheme("test-sign-only")
+        class SignOnly(FeedbackScheme):
+            kind = "digital"
+
+            def encode(self, h, *, snr_db=None):
+                bits = (h.real > 0).flatten(1).to(torch.uint8)
+                return FeedbackMessage.from_bits(bits, meta={"shape": tuple(h.shape[1:])})
+
+            def decode(self, message, *, side_info=None):
+                b = message.bits[:, : message.nominal_bits].float() * 2 - 1
+                return torch.complex(b, torch.zeros_like(b)).reshape(-1, *message.meta["shape"])
+
+        from sionna_csifb.schemes import base
+
+        try:
+            s = get_scheme("test-sign-only")
+            h_hat = s.decode(s.encode(data.x))
+            assert h_hat.shape == data.x.shape and s.name == "test-sign-only"
+            with pytest.raises(ValueError, match="already registered"):
+                register_scheme("test-sign-only")(SignOnly)
+        finally:
+            base._REGISTRY.pop("test-sign-only", None)
+
+
+@pytest.mark.parametrize("name", [n for n in list_schemes() if not n.startswith("test-")])
+class TestSchemeContract:
+    def test_round_trip_shape_dtype_payload(self, name, data):
+        s = _build(name)
+        msg = s.encode(data.x)
+        side = SideInfo(h_uplink=data.y, h_genie=data.z)
+        h_hat = s.decode(msg, side_info=side)
+        assert h_hat.shape == data.x.shape and h_hat.dtype == data.x.dtype
+        assert bool(torch.isfinite(torch.view_as_real(h_hat)).all())
+        if s.nominal_payload_bits is not None:
+            assert bool((msg.num_bits <= s.nominal_payload_bits).all())
+            assert msg.nominal_bits == s.nominal_payload_bits
+
+    def test_deterministic_and_fresh_instance_decodes_identically(self, name, data):
+        a, b = _build(name), _build(name)
+        side = SideInfo(h_uplink=data.y, h_genie=data.z)
+        m1, m2 = a.encode(data.x), b.encode(data.x)
+        if m1.bits is not None:
+            assert torch.equal(m1.bits, m2.bits)
+        assert torch.equal(a.decode(m1, side_info=side), b.decode(m1, side_info=side))
+
+    def test_bad_input(self, name, data):
+        s = _build(name)
+        with pytest.raises(ValueError):
+            s.encode(data.x.real)
+        bad = data.x.clone()
+        bad[0, 0, 0] = float("nan")
+        with pytest.raises(ValueError, match="NaN"):
+            s.encode(bad)
+
+
+class TestSideInfo:
+    def test_missing_side_info_named(self, data):
+        s = get_scheme("ul-reuse")
+        with pytest.raises(ValueError, match="side_info.h_uplink"):
+            s.decode(s.encode(data.x))
+
+    def test_codebook_refuses_short_message(self, data):
+        s = _build("etype2-pc1")
+        msg = FeedbackMessage.from_bits(torch.zeros(4, 10, dtype=torch.uint8), meta={"num_subcarriers": 72})
+        with pytest.raises(ValueError, match="bits per sample"):
+            s.decode(msg)
+
+    def test_wrong_antenna_count(self, data):
+        with pytest.raises(ValueError, match="32 BS antennas"):
+            get_scheme("type1-wb").encode(data.x)
