@@ -144,6 +144,8 @@ def main(argv=None) -> int:
     hdr = (f"{'scheme':18s} {'bits':>6s} {'UL REs':>6s} {'NMSE dB':>8s} {'SGCS':>6s} {'BF dB':>6s} "
            f"{'SU Mb/s':>8s} {'MU Mb/s':>8s} {'SU %':>6s} {'MU %':>6s}")
     print(hdr + "\n" + "-" * len(hdr))
+    md = ["| scheme | bits | UL REs | NMSE (dB) | SGCS | BF gain (dB) | SU Mbit/s | MU Mbit/s | SU % | MU % |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         su, mu = r["snr"][ts]["su_mrt"]["throughput_mbps"], r["snr"][ts]["mu_rzf"]["throughput_mbps"]
         pct = lambda v, k: 100 * v / ref["snr"][ts][k]["throughput_mbps"] if ref else float("nan")  # noqa: E731
@@ -152,6 +154,21 @@ def main(argv=None) -> int:
         res = "-" if r["uplink_res"] is None else str(r["uplink_res"])
         print(f"{r['scheme']:18s} {bits:>6s} {res:>6s} {r['nmse_db']:8.2f} {r['sgcs']:6.3f} {r['bf_gain_db']:6.2f} "
               f"{su:8.1f} {mu:8.1f} {r['percent_of_perfect']['su_mrt']:6.1f} {r['percent_of_perfect']['mu_rzf']:6.1f}")
+        nm = "-" if not math.isfinite(r["nmse_db"]) else f"{r['nmse_db']:.2f}"
+        md.append(f"| `{r['scheme']}` | {bits} | {res} | {nm} | {r['sgcs']:.3f} | {r['bf_gain_db']:.2f} | {su:.1f} | "
+                  f"{mu:.1f} | {r['percent_of_perfect']['su_mrt']:.1f} | {r['percent_of_perfect']['mu_rzf']:.1f} |")
+    coded = [(r["scheme"], s, r["snr"][s]["su_mrt_coded"])
+             for r in rows for s in r["snr"] if "su_mrt_coded" in r["snr"][s]]
+    if coded:
+        print("\nPHY abstraction vs coded link (SU-MRT, same samples, best MCS of each):")
+        md += ["", "PHY abstraction vs the LDPC-coded link (SU-MRT, same samples, best MCS of each):", "",
+               "| scheme | DL SNR (dB) | abstraction Mbit/s | coded link Mbit/s (MCS, BLER) | rate bound Mbit/s |",
+               "|---|---|---|---|---|"]
+        for name, snr, c in coded:
+            line = (f"| `{name}` | {snr} | {c['abstraction_same_samples_mbps']:.1f} | {c['throughput_mbps']:.1f} "
+                    f"({c['mcs']}, {c['bler']:.2f}) | {c['rate_bound_mbps']:.1f} |")
+            print(line)
+            md.append(line)
     print("NMSE and SGCS against the future DL CSI Z; codebooks carry no gain, so their NMSE is not meaningful.")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -160,6 +177,10 @@ def main(argv=None) -> int:
                "environment": {"device": sionna_csifb.config.device, "version": sionna_csifb.__version__},
                "rows": rows}
         args.json.write_text(json.dumps(_finite(out), indent=2))
+        header = (f"{args.samples} samples of `{scenario.name}`, seed {args.seed}, "
+                  f"DL SNR {args.table_snr_db} dB per UE, {args.num_ues} UEs for MU (RZF), {args.uplink} uplink; "
+                  "throughput from the PHY abstraction.\n\n")
+        args.json.with_suffix(".md").write_text(header + "\n".join(md) + "\n")
         figs = plot(rows, snrs, float(args.table_snr_db), args.json.with_suffix(""))
         print(f"wrote {args.json} and {', '.join(figs)}")
     return 0

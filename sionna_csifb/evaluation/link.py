@@ -67,9 +67,11 @@ def _phy_abstraction():
     from sionna.phy import config as sn_config
     from sionna.sys import PHYAbstraction
 
+    from sionna.sys import EESM
+
     key = (sn_config.device, sn_config.precision)
     if key not in _PHY_ABS:
-        _PHY_ABS[key] = PHYAbstraction()
+        _PHY_ABS[key] = (PHYAbstraction(), EESM())
     return _PHY_ABS[key]
 
 
@@ -91,18 +93,35 @@ def abstraction_throughput(
         (mean transport-block error rate at that MCS), ``path`` = "phy-abstraction".
     """
     sinr = check_tensor(sinr, "sinr", kind="real", ndim=3)
-    phy = _phy_abstraction()
+    phy, eesm = _phy_abstraction()
     b, k, f = sinr.shape
     mcs_list = list(range(28)) if mcs_index is None else [int(mcs_index)]
-    s = sinr.permute(0, 2, 1)[:, None, :, :, None].expand(b, num_data_symbols, f, k, 1)
-    s = s.repeat(len(mcs_list), 1, 1, 1, 1)  # the MCS candidates stacked along the batch
+    # The channel is static within the slot, so the effective SINR of one OFDM symbol equals
+    # that of the slot: compute EESM on one symbol and give the PHY abstraction the slot's RE count.
+    s = sinr.permute(0, 2, 1)[:, None, :, :, None].repeat(len(mcs_list), 1, 1, 1, 1)  # [M*B, 1, F, K, 1]
     mcs = torch.tensor(mcs_list, device=sinr.device).repeat_interleave(b)[:, None].expand(-1, k)
-    bits, _, _, tbler, _ = phy(mcs, sinr=s.clamp_min(1e-10), mcs_table_index=mcs_table_index, mcs_category=1)
-    per_mcs = bits.float().reshape(len(mcs_list), b, k).sum(-1).mean(-1)  # [num_mcs]
+    mcs_cat = torch.ones_like(mcs)
+    sinr_eff = eesm(s.clamp_min(1e-10), mcs, mcs_table_index=mcs_table_index, mcs_category=mcs_cat)
+    n_re = torch.full_like(mcs, num_data_symbols * f, dtype=torch.int32)
+    bits, _, _, tbler, _ = phy(mcs, sinr_eff=sinr_eff, num_allocated_re=n_re, mcs_table_index=mcs_table_index,
+                               mcs_category=1)
+    # Expected rather than sampled decoded bits: the transport block size depends only on the
+    # MCS and the RE count (the same for every sample), so E[bits] = TBS * (1 - TBLER).
+    tbler = tbler.reshape(len(mcs_list), b, k).float()
+    tbs = torch.stack([_tb_size(int(m), num_data_symbols * f, mcs_table_index) for m in mcs_list]).to(tbler)
+    per_mcs = tbs * (1 - tbler).sum(-1).mean(-1)  # [num_mcs]
     best = int(per_mcs.argmax())
     return {"throughput_mbps": float(per_mcs[best]) / slot_duration(subcarrier_spacing) / 1e6,
-            "mcs": mcs_list[best], "tbler": float(tbler.reshape(len(mcs_list), b, k)[best].float().mean()),
-            "path": "phy-abstraction"}
+            "mcs": mcs_list[best], "tbler": float(tbler[best].mean()), "path": "phy-abstraction"}
+
+
+def _tb_size(mcs_index: int, num_re: int, mcs_table_index: int) -> torch.Tensor:
+    """Transport block size in bits of one PDSCH slot (Sionna's NR TB-size computation)."""
+    from sionna.phy.nr.utils import calculate_tb_size, decode_mcs_index
+
+    m, r = decode_mcs_index(mcs_index, mcs_table_index, is_pusch=False)
+    out = calculate_tb_size(modulation_order=m, target_coderate=r, num_coded_bits=int(m) * num_re)
+    return torch.as_tensor(out[0] if isinstance(out, tuple) else out).reshape(())
 
 
 def _to_grid(x: torch.Tensor, num_symbols: int, num_sc: int, mapper, num_bits_per_symbol: int) -> torch.Tensor:
