@@ -65,9 +65,7 @@ _PHY_ABS = {}
 
 def _phy_abstraction():
     from sionna.phy import config as sn_config
-    from sionna.sys import PHYAbstraction
-
-    from sionna.sys import EESM
+    from sionna.sys import EESM, PHYAbstraction
 
     key = (sn_config.device, sn_config.precision)
     if key not in _PHY_ABS:

@@ -1,0 +1,1 @@
+"""Keras 3 building blocks (``keras.ops`` only, channels-last, serialisable)."""

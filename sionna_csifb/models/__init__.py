@@ -1,0 +1,1 @@
+"""Learned feedback models (Keras 3, keras.ops only)."""

@@ -1,0 +1,142 @@
+"""CsiNet and CRNet with a tanh-bounded latent and uniform quantisation (Kim et al. §IV-B2).
+
+Both as the paper adapted them: the encoder's latent of ``floor(num_bits / bits_per_value)``
+values is bounded to [-1, 1] by tanh and quantised with ``bits_per_value`` (6) bits and a
+straight-through gradient; the decoder gets the UL CSI (side information) by concatenation
+(CsiNet: into every RefineNet block's input; CRNet: after the first dense layer, giving a
+32 x 32 x 4 tensor). Trained with MSE to the target. Our choice: a linear output layer
+instead of the papers' sigmoid/tanh, since our inputs are scaled to unit variance rather
+than into [0, 1].
+
+References: Wen et al., "Deep learning for massive MIMO CSI feedback" (CsiNet), 2018;
+Lu et al., "Multi-resolution CSI feedback with deep learning in massive MIMO system"
+(CRNet), 2020.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from .._validation import check_choice, check_positive_int
+from ..quantization.scalar import UniformQuantizer
+from ..quantization.vector import bits_to_indices, indices_to_bits
+
+__all__ = ["QuantizedAutoencoder"]
+
+
+def _conv(filters, kernel, act=True):
+    seq = [layers.Conv2D(filters, kernel, padding="same"), layers.BatchNormalization()]
+    if act:
+        seq.append(layers.LeakyReLU(0.3))
+    return seq
+
+
+def _run(seq, x, training):
+    for lyr in seq:
+        x = lyr(x, training=training) if isinstance(lyr, layers.BatchNormalization) else lyr(x)
+    return x
+
+
+@keras.saving.register_keras_serializable(package="sionna_csifb")
+class QuantizedAutoencoder(keras.Model):
+    """CsiNet or CRNet with a uniformly quantised latent and optional side information.
+
+    Args:
+        architecture: "csinet" or "crnet".
+        num_bits: int. Payload budget; the latent has ``num_bits // bits_per_value`` values.
+        bits_per_value: int. Uniform quantiser resolution (paper: 6).
+        input_size: tuple (H, W). Angular-delay grid.
+        side_info: bool. Give the decoder the UL CSI.
+
+    Examples:
+        >>> m = QuantizedAutoencoder("crnet", num_bits=24, input_size=(8, 8))
+        >>> x = keras.ops.zeros((2, 8, 8, 2))
+        >>> bits = m.encode_bits(x)
+        >>> tuple(bits.shape), tuple(m.decode_bits(bits, x).shape)
+        ((2, 24), (2, 8, 8, 2))
+    """
+
+    def __init__(self, architecture: str = "csinet", num_bits: int = 128, bits_per_value: int = 6,
+                 input_size=(32, 32), side_info: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.architecture = check_choice(architecture, "architecture", ("csinet", "crnet"))
+        self.num_bits = check_positive_int(num_bits, "num_bits")
+        self.bits_per_value = check_positive_int(bits_per_value, "bits_per_value")
+        self.latent_dim = self.num_bits // self.bits_per_value
+        if self.latent_dim < 1:
+            raise ValueError(f"`num_bits` must be >= bits_per_value ({bits_per_value}), got {num_bits}.")
+        self.input_size = tuple(check_positive_int(s, "input_size") for s in input_size)
+        self.side_info = bool(side_info)
+        h, w = self.input_size
+        self.quantizer = UniformQuantizer(self.bits_per_value)
+        self.enc_dense = layers.Dense(self.latent_dim, activation="tanh")
+        self.dec_dense = layers.Dense(h * w * 2)
+        self.out_conv = layers.Conv2D(2, 3, padding="same")
+        if self.architecture == "csinet":
+            self.enc_paths = [_conv(2, 3)]
+            self.blocks = [[_conv(8, 3), _conv(16, 3), _conv(2, 3, act=False)] for _ in range(2)]
+        else:
+            self.enc_paths = [_conv(2, 3) + _conv(2, (1, 9)) + _conv(2, (9, 1)), _conv(2, 3)]
+            self.enc_merge = _conv(2, 1)
+            self.dec_head = _conv(2, 5)
+            self.blocks = [[_conv(7, 3) + _conv(7, (1, 9)) + _conv(7, (9, 1)), _conv(7, (1, 5)) + _conv(7, (5, 1)),
+                            _conv(2, 1, act=False)] for _ in range(2)]
+
+    @property
+    def payload_bits(self) -> int:
+        """Bits actually sent: latent_dim x bits_per_value (<= num_bits)."""
+        return self.latent_dim * self.bits_per_value
+
+    def _check(self, x, name):
+        if len(tuple(x.shape)) != 4 or tuple(x.shape)[1:] != (*self.input_size, 2):
+            raise ValueError(f"`{name}` must be [batch, {self.input_size[0]}, {self.input_size[1]}, 2], "
+                             f"got {tuple(x.shape)}.")
+
+    def encode_latent(self, x, training=False):
+        self._check(x, "x")
+        feats = [_run(p, x, training) for p in self.enc_paths]
+        h = feats[0] if len(feats) == 1 else _run(self.enc_merge, ops.concatenate(feats, -1), training)
+        return self.enc_dense(ops.reshape(h, (ops.shape(x)[0], -1)))
+
+    def decode_latent(self, c, y=None, training=False):
+        b = ops.shape(c)[0]
+        h = ops.reshape(self.dec_dense(c), (b, *self.input_size, 2))
+        if self.side_info:
+            if y is None:
+                raise ValueError("This model was built with side_info=True: pass the UL CSI `y`.")
+            self._check(y, "y")
+        if self.architecture == "csinet":
+            for p1, p2, p3 in self.blocks:
+                inp = ops.concatenate([h, y], -1) if self.side_info else h
+                h = h + _run(p3, _run(p2, _run(p1, inp, training), training), training)
+                h = ops.where(h > 0, h, 0.3 * h)
+        else:
+            h = _run(self.dec_head, ops.concatenate([h, y], -1) if self.side_info else h, training)
+            for p1, p2, merge in self.blocks:
+                r = _run(merge, ops.concatenate([_run(p1, h, training), _run(p2, h, training)], -1), training)
+                h = h + r
+                h = ops.where(h > 0, h, 0.3 * h)
+        return self.out_conv(h)
+
+    def call(self, x, y=None, target=None, training=False):
+        """Training forward pass: dict ``loss`` (MSE to the target) and ``mse``."""
+        target = x if target is None else target
+        c = self.quantizer(self.encode_latent(x, training))["z_hat"]
+        mse = ops.mean((self.decode_latent(c, y, training) - target) ** 2)
+        return {"loss": mse, "mse": mse}
+
+    def encode_bits(self, x):
+        """`[batch, H, W, 2]` -> bits `[batch, payload_bits]` int32."""
+        return indices_to_bits(self.quantizer.indices(self.encode_latent(x)), self.bits_per_value)
+
+    def decode_bits(self, bits, y=None, num_inference_steps=None):
+        """bits `[batch, payload_bits]` (+ UL CSI) -> estimate `[batch, H, W, 2]`."""
+        if tuple(bits.shape)[1:] != (self.payload_bits,):
+            raise ValueError(f"`bits` must be [batch, {self.payload_bits}], got {tuple(bits.shape)}.")
+        return self.decode_latent(self.quantizer.dequantize(bits_to_indices(bits, self.bits_per_value)), y)
+
+    def get_config(self):
+        return {**super().get_config(), "architecture": self.architecture, "num_bits": self.num_bits,
+                "bits_per_value": self.bits_per_value, "input_size": list(self.input_size),
+                "side_info": self.side_info}

@@ -1,0 +1,161 @@
+r"""VQ encoder + conditional diffusion decoder with UL side information (Kim et al. §III).
+
+Input: the measured DL CSI X and (optionally) the UL CSI Y in the angular-delay domain,
+real channels-last `[batch, H, W, 2]`; target: the future DL CSI Z (prediction, the
+paper's task) or X itself (reconstruction).
+
+* Encoder: two (ResNet block + downsampling) stages, to `[H/4, W/4, latent_dim]`.
+* Vector quantiser: each of the (H/4)(W/4) latent vectors -> index into Nv codewords;
+  payload (H/4)(W/4) log2(Nv) bits (64 log2 Nv for the paper's 32 x 32 input).
+* Decoder: codebook lookup -> two (ResNet block + upsampling) stages to
+  `[H, W, cond_channels]`, concatenated with the side information and the noisy target, and a
+  time-conditioned U-Net that predicts the clean target (x0-prediction).
+* Training loss (eq. 7): $w_t \|z_0 - D_\theta(z_t, c, y, t)\|^2 + \eta L_{cb}$ with
+  $w_t = \bar\alpha_t/(1-\bar\alpha_t)$, $t \sim U\{1..T\}$. Our choice: $w_t$ is floored at
+  ``min_loss_weight`` (default 0.1) because the sampler's first step (t = T,
+  $\bar\alpha_T = 1.4\cdot10^{-4}$) would otherwise get almost no training signal; set it to 0
+  for the paper's exact weighting.
+* Sampling (eq. 6): deterministic, from $z_T = 0$, with 1..T steps.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from .._validation import check_positive_int
+from ..diffusion.samplers import ddim_sample
+from ..diffusion.schedules import CosineSchedule
+from ..layers.blocks import ConditionalUNet, Downsample, ResnetBlock, Upsample
+from ..quantization.vector import VectorQuantizer, bits_to_indices, indices_to_bits
+
+__all__ = ["DiffusionCodec"]
+
+
+@keras.saving.register_keras_serializable(package="sionna_csifb")
+class DiffusionCodec(keras.Model):
+    """VQ encoder + conditional diffusion decoder (see module docstring).
+
+    Args:
+        num_bits: int. Payload per sample; must be (H/4)(W/4) times a whole number of bits.
+        input_size: tuple (H, W). Angular-delay grid (32, 32) for the paper.
+        encoder_channels: tuple (c1, c2). Channels of the two encoder stages; c2 = N_Ebd.
+        cond_channels: int. Channels of the decoder output fed to the U-Net (paper: 8).
+        unet_width: int. U-Net embedding dimension (paper: 64).
+        unet_mults: tuple of int. U-Net channel multipliers (paper: (1, 2, 3, 4)).
+        side_info: bool. Condition the U-Net on the UL CSI.
+        num_steps: int. Diffusion steps T (paper: 4).
+        codebook_weight: float. eta in eq. (7) (paper: 4.5e-4).
+        min_loss_weight: float. Floor of the eq. (7) step weight.
+        seed: int or None.
+
+    Examples:
+        >>> m = DiffusionCodec(num_bits=8, input_size=(8, 8), encoder_channels=(8, 8), cond_channels=4,
+        ...                    unet_width=8, unet_mults=(1, 2))
+        >>> x = keras.ops.zeros((2, 8, 8, 2))
+        >>> bits = m.encode_bits(x)
+        >>> tuple(bits.shape), tuple(m.decode_bits(bits, x, num_inference_steps=2).shape)
+        ((2, 8), (2, 8, 8, 2))
+    """
+
+    def __init__(self, num_bits: int = 128, input_size=(32, 32), encoder_channels=(64, 128), cond_channels: int = 8,
+                 unet_width: int = 64, unet_mults=(1, 2, 3, 4), side_info: bool = True, num_steps: int = 4,
+                 codebook_weight: float = 4.5e-4, min_loss_weight: float = 0.1, seed: int | None = None,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.num_bits = check_positive_int(num_bits, "num_bits")
+        self.input_size = tuple(check_positive_int(s, "input_size") for s in input_size)
+        if len(self.input_size) != 2 or any(s % 4 for s in self.input_size):
+            raise ValueError(f"`input_size` must be (H, W) divisible by 4, got {input_size}.")
+        self.num_latents = (self.input_size[0] // 4) * (self.input_size[1] // 4)
+        if self.num_bits % self.num_latents:
+            raise ValueError(f"`num_bits` must be a multiple of the {self.num_latents} latent vectors, got {num_bits}.")
+        self.bits_per_index = self.num_bits // self.num_latents
+        if self.bits_per_index > 16:
+            raise ValueError(f"`num_bits` gives {self.bits_per_index} bits per latent; at most 16 are supported.")
+        self.encoder_channels = tuple(check_positive_int(c, "encoder_channels") for c in encoder_channels)
+        self.cond_channels = check_positive_int(cond_channels, "cond_channels")
+        self.unet_width = check_positive_int(unet_width, "unet_width")
+        self.unet_mults = tuple(int(m) for m in unet_mults)
+        self.side_info = bool(side_info)
+        self.num_steps = check_positive_int(num_steps, "num_steps")
+        self.codebook_weight = float(codebook_weight)
+        self.min_loss_weight = float(min_loss_weight)
+        self.seed = seed
+        c1, c2 = self.encoder_channels
+        self.enc = [ResnetBlock(c1), Downsample(c1), ResnetBlock(c1), Downsample(c2)]
+        self.vq = VectorQuantizer(2 ** self.bits_per_index, c2, seed=seed)
+        self.dec = [ResnetBlock(c2), Upsample(c1), ResnetBlock(c1), Upsample(self.cond_channels)]
+        self.unet = ConditionalUNet(self.unet_width, self.unet_mults, out_channels=2)
+        self.schedule = CosineSchedule(self.num_steps)
+        self._seed_gen = keras.random.SeedGenerator(seed)
+
+    # ---- pieces ----------------------------------------------------------------------
+    def _check_input(self, x, name):
+        shape = tuple(x.shape)
+        if len(shape) != 4 or shape[1:] != (*self.input_size, 2):
+            raise ValueError(f"`{name}` must be [batch, {self.input_size[0]}, {self.input_size[1]}, 2], got {shape}.")
+
+    def encode_latent(self, x):
+        self._check_input(x, "x")
+        h = x
+        for lyr in self.enc:
+            h = lyr(h)
+        return h
+
+    def condition(self, z_hat):
+        h = z_hat
+        for lyr in self.dec:
+            h = lyr(h)
+        return h
+
+    def denoise(self, z_t, t, cond, y=None):
+        parts = [z_t, cond]
+        if self.side_info:
+            if y is None:
+                raise ValueError("This DiffusionCodec was built with side_info=True: pass the UL CSI `y`.")
+            self._check_input(y, "y")
+            parts.append(y)
+        return self.unet(ops.concatenate(parts, axis=-1), t)
+
+    # ---- training --------------------------------------------------------------------
+    def call(self, x, y=None, target=None, training=False):
+        """Training forward pass: returns dict ``loss``, ``mse`` (weighted), ``vq_loss``."""
+        target = x if target is None else target
+        q = self.vq(self.encode_latent(x), training=training)
+        cond = self.condition(q["z_hat"])
+        b = ops.shape(x)[0]
+        t = keras.random.randint((b,), 1, self.num_steps + 1, seed=self._seed_gen)
+        ab = ops.take(ops.convert_to_tensor(self.schedule.alphas_bar, dtype="float32"), t)
+        noise = keras.random.normal(ops.shape(target), seed=self._seed_gen)
+        z_t = ops.sqrt(ab)[:, None, None, None] * target + ops.sqrt(1 - ab)[:, None, None, None] * noise
+        z0 = self.denoise(z_t, ops.cast(t, "float32"), cond, y)
+        w = ops.maximum(ab / (1 - ab), self.min_loss_weight)
+        mse = ops.mean(w * ops.mean((z0 - target) ** 2, axis=(1, 2, 3)))
+        return {"loss": mse + self.codebook_weight * q["loss"], "mse": mse, "vq_loss": q["loss"]}
+
+    # ---- coding ----------------------------------------------------------------------
+    def encode_bits(self, x):
+        """`[batch, H, W, 2]` -> bits `[batch, num_bits]` int32 (latent indices, MSB first)."""
+        idx = self.vq.nearest(self.encode_latent(x))
+        return indices_to_bits(ops.reshape(idx, (ops.shape(x)[0], -1)), self.bits_per_index)
+
+    def decode_bits(self, bits, y=None, num_inference_steps: int | None = None):
+        """bits `[batch, num_bits]` (+ UL CSI) -> estimate `[batch, H, W, 2]`."""
+        if tuple(bits.shape)[1:] != (self.num_bits,):
+            raise ValueError(f"`bits` must be [batch, {self.num_bits}], got {tuple(bits.shape)}.")
+        b = ops.shape(bits)[0]
+        idx = ops.reshape(bits_to_indices(bits, self.bits_per_index),
+                          (b, self.input_size[0] // 4, self.input_size[1] // 4))
+        cond = self.condition(self.vq.lookup(idx))
+        return ddim_sample(lambda z, t: self.denoise(z, t, cond, y), (b, *self.input_size, 2), self.schedule,
+                           num_inference_steps)
+
+    def get_config(self):
+        return {**super().get_config(), "num_bits": self.num_bits, "input_size": list(self.input_size),
+                "encoder_channels": list(self.encoder_channels), "cond_channels": self.cond_channels,
+                "unet_width": self.unet_width, "unet_mults": list(self.unet_mults), "side_info": self.side_info,
+                "num_steps": self.num_steps, "codebook_weight": self.codebook_weight,
+                "min_loss_weight": self.min_loss_weight, "seed": self.seed}
+
+

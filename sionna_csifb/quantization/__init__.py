@@ -1,0 +1,1 @@
+"""Quantisers: vector (trainable codebook) and scalar (uniform)."""

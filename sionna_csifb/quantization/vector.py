@@ -1,0 +1,132 @@
+r"""Vector quantisation with a trainable codebook (van den Oord et al.; Kim et al. eq. 2).
+
+Each latent vector $c$ (channels-last) is replaced by its nearest codeword $e$ in L2; the
+forward pass uses $e$, the backward pass the straight-through estimate
+$c + \mathrm{sg}[e - c]$. The codebook/commitment loss of eq. (2) is
+$L_{cb} = \|\mathrm{sg}[c] - e\|^2 + \|c - \mathrm{sg}[e]\|^2$ (mean over elements).
+Indices are packed MSB-first into $\log_2 N_v$ bits each.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers, ops
+
+from .._validation import check_positive_int
+
+__all__ = ["VectorQuantizer", "indices_to_bits", "bits_to_indices"]
+
+
+def indices_to_bits(indices, bits_per_index: int):
+    """`[batch, n]` int -> `[batch, n * bits_per_index]` int (0/1), MSB first.
+
+    Examples:
+        >>> keras.ops.convert_to_numpy(indices_to_bits(keras.ops.convert_to_tensor([[2, 1]]), 2)).tolist()
+        [[1, 0, 0, 1]]
+    """
+    shifts = ops.arange(bits_per_index - 1, -1, -1, dtype="int32")
+    b = ops.bitwise_and(ops.right_shift(ops.cast(indices, "int32")[..., None], shifts), 1)
+    return ops.reshape(b, (ops.shape(indices)[0], -1))
+
+
+def bits_to_indices(bits, bits_per_index: int):
+    """Inverse of :func:`indices_to_bits`."""
+    b = ops.reshape(ops.cast(bits, "int32"), (ops.shape(bits)[0], -1, bits_per_index))
+    weights = ops.cast(2 ** ops.arange(bits_per_index - 1, -1, -1, dtype="int32"), "int32")
+    return ops.sum(b * weights, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="sionna_csifb")
+class VectorQuantizer(layers.Layer):
+    """Nearest-codeword quantiser with a trainable codebook and straight-through gradient.
+
+    Args:
+        num_codewords: int. Codebook size Nv (a power of two, so indices fill whole bits).
+        codeword_dim: int. Size of each codeword N_Ebd (the latent's channel count).
+        dead_threshold: float. During training, codewords chosen less often than this
+            fraction of the uniform rate (running average) are restarted at random latents.
+        seed: int or None.
+
+    Call arguments:
+        c: `[batch, ..., codeword_dim]`, float32. Continuous latent.
+        training: bool. Track usage and restart dead codewords.
+
+    Returns:
+        dict: ``"z_hat"`` (same shape as ``c``, straight-through), ``"indices"``
+        `[batch, ...]` int32, ``"loss"`` scalar codebook + commitment loss (eq. 2).
+
+    Examples:
+        >>> vq = VectorQuantizer(4, 3, seed=0)
+        >>> out = vq(keras.ops.ones((2, 2, 2, 3)))
+        >>> tuple(out["indices"].shape), vq.bits_per_index
+        ((2, 2, 2), 2)
+    """
+
+    def __init__(self, num_codewords: int, codeword_dim: int, dead_threshold: float = 0.03,
+                 seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.num_codewords = check_positive_int(num_codewords, "num_codewords")
+        if self.num_codewords & (self.num_codewords - 1):
+            raise ValueError(f"`num_codewords` must be a power of two, got {num_codewords}.")
+        self.codeword_dim = check_positive_int(codeword_dim, "codeword_dim")
+        self.dead_threshold = float(dead_threshold)
+        self.seed = seed
+        self._seed_gen = keras.random.SeedGenerator(seed)
+
+    @property
+    def bits_per_index(self) -> int:
+        return max(1, int(math.log2(self.num_codewords)))
+
+    def build(self, c_shape):
+        if c_shape[-1] != self.codeword_dim:
+            raise ValueError(f"latent channels must equal `codeword_dim`={self.codeword_dim}, got {c_shape[-1]}.")
+        self.codebook = self.add_weight(name="codebook", shape=(self.num_codewords, self.codeword_dim),
+                                        initializer=keras.initializers.RandomUniform(-1.0, 1.0, seed=self.seed))
+        self.usage = self.add_weight(name="usage", shape=(self.num_codewords,), trainable=False,
+                                     initializer=keras.initializers.Constant(1.0 / self.num_codewords))
+
+    def _ensure_built(self):
+        if not self.built:
+            self.build((None, self.codeword_dim))
+            self.built = True
+
+    def nearest(self, c):
+        """Indices of the nearest codewords, `[batch, ...]` int32."""
+        self._ensure_built()
+        flat = ops.reshape(c, (-1, self.codeword_dim))
+        d = (ops.sum(flat ** 2, axis=1, keepdims=True) - 2 * ops.matmul(flat, ops.transpose(self.codebook))
+             + ops.sum(self.codebook ** 2, axis=1)[None, :])
+        return ops.reshape(ops.cast(ops.argmin(d, axis=1), "int32"), ops.shape(c)[:-1])
+
+    def lookup(self, indices):
+        """Codewords for indices: `[batch, ...]` -> `[batch, ..., codeword_dim]`."""
+        self._ensure_built()
+        return ops.take(self.codebook, ops.cast(indices, "int32"), axis=0)
+
+    def call(self, c, training=False):
+        idx = self.nearest(c)
+        e = self.lookup(idx)
+        loss = ops.mean((ops.stop_gradient(c) - e) ** 2) + ops.mean((c - ops.stop_gradient(e)) ** 2)
+        if training:
+            self._update_usage(c, idx)
+        return {"z_hat": c + ops.stop_gradient(e - c), "indices": idx, "loss": loss}
+
+    def _update_usage(self, c, idx):
+        counts = ops.sum(ops.one_hot(ops.reshape(idx, (-1,)), self.num_codewords), axis=0)
+        frac = counts / ops.maximum(ops.sum(counts), 1.0)
+        usage = 0.99 * self.usage + 0.01 * frac
+        self.usage.assign(usage)
+        dead = usage < self.dead_threshold / self.num_codewords
+        if bool(ops.convert_to_numpy(ops.any(dead))):  # restart at random latents of this batch
+            flat = ops.stop_gradient(ops.reshape(c, (-1, self.codeword_dim)))
+            pick = keras.random.randint((self.num_codewords,), 0, ops.shape(flat)[0], seed=self._seed_gen)
+            self.codebook.assign(ops.where(dead[:, None], ops.take(flat, pick, axis=0), self.codebook))
+            self.usage.assign(ops.where(dead, 1.0 / self.num_codewords, usage))
+
+    def get_config(self):
+        return {**super().get_config(), "num_codewords": self.num_codewords, "codeword_dim": self.codeword_dim,
+                "dead_threshold": self.dead_threshold, "seed": self.seed}
+
+
