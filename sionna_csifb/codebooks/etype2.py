@@ -93,7 +93,7 @@ def _align_phases(v: torch.Tensor) -> torch.Tensor:
     return torch.stack(out, 1)
 
 
-def etype2_project(v: torch.Tensor, num_beams: int, num_fd: int):
+def etype2_project(v: torch.Tensor, num_beams: int, num_fd: int) -> tuple:
     """Spatial and FD compression of phase-aligned subband eigenvectors (no quantisation).
 
     Args:
@@ -102,9 +102,9 @@ def etype2_project(v: torch.Tensor, num_beams: int, num_fd: int):
         num_fd: int. M.
 
     Returns:
-        ``(q, beams, fd, coef)``: rotation `[B]`, beam indices `[B, L']` (sorted), FD
-        indices `[B, M]` (sorted, cyclically shifted so the strongest coefficient's index
-        is 0), coefficients `[B, L', M]` (normalised so the strongest is 1).
+        tuple: ``(q, beams, fd, coef)`` with the rotation `[B]`, the beam indices
+            `[B, L']` (sorted), the FD indices `[B, M]` (sorted, cyclically shifted so the
+            strongest coefficient's index is 0) and the coefficients `[B, L', M]`.
     """
     bsz, t3, n = v.shape
     v = _align_phases(v)
