@@ -55,6 +55,20 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="override a scenario field, e.g. --set ul_phases=independent")
     g.add_argument("--device", default=None, help="torch device (default: sionna_csifb.config.device)")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t = sub.add_parser("train", help="train a learned feedback model (resumable), then test it")
+    t.add_argument("--model", required=True, choices=["diffusion", "csinet", "crnet"])
+    t.add_argument("--bits", type=int, required=True, help="payload bits")
+    t.add_argument("--size", default="small", choices=["small", "paper"])
+    t.add_argument("--no-side-info", action="store_true", help="decoder without the UL CSI")
+    t.add_argument("--task", default="prediction", choices=["prediction", "reconstruction"])
+    t.add_argument("--train", required=True, help="training dataset (csifb generate)")
+    t.add_argument("--test", required=True, help="test dataset, generated with another seed")
+    t.add_argument("--steps", type=int, default=12000)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="run folder: checkpoints, result.json")
+    t.add_argument("--no-progress", action="store_true")
     sub.add_parser("presets", help="list the scenario presets")
     i = sub.add_parser("info", help="describe a dataset file")
     i.add_argument("file")
@@ -74,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"file": str(ds.path), "num_samples": ds.num_samples, "seed": ds.seed,
                           "scenario": ds.scenario.to_dict()}, indent=2))
         return 0
+    if args.command == "train":
+        return _train(args)
     from .config import config
     from .data.hdf5 import DatasetError, generate_dataset
 
@@ -90,6 +106,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"csifb generate: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {path} ({args.n} samples, scenario {scenario.name})")
+    return 0
+
+
+def _train(args) -> int:
+    from .config import config
+    from .data.hdf5 import CSIDataset
+    from .models.sizes import build_model, model_config
+    from .training import TrainingConfig, evaluate_model, train
+
+    config.seed = args.seed
+    train_ds = CSIDataset(args.train)
+    test_ds = CSIDataset(args.test, scenario=train_ds.scenario)
+    if test_ds.seed == train_ds.seed:
+        print("csifb train: error: the test set must be generated with another seed than the training set",
+              file=sys.stderr)
+        return 2
+    scen = train_ds.scenario
+    mcfg = model_config(args.model, args.size, args.bits, side_info=not args.no_side_info,
+                        input_size=(scen.num_bs_ant, scen.num_taps))
+    model = build_model(args.model, mcfg)
+    tcfg = TrainingConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
+                          task=args.task)
+    try:
+        hist = train(model, train_ds, tcfg, args.out, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: rerun the same command to resume from {args.out}", file=sys.stderr)
+        return 130
+    metrics = evaluate_model(model, test_ds, task=args.task)
+    from pathlib import Path
+
+    result = {"model": args.model, "size": args.size, "model_config": mcfg, "training_config": tcfg.__dict__,
+              "scenario": scen.to_dict(), "train_data": {"path": str(args.train), "seed": train_ds.seed,
+                                                        "num_samples": len(train_ds)},
+              "test_data": {"path": str(args.test), "seed": test_ds.seed, "num_samples": len(test_ds)},
+              "steps": hist["steps"], "train_seconds": hist["seconds"], "loss_history": hist["losses"],
+              "test_metrics": metrics}
+    Path(args.out, "result.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(metrics))
     return 0
 
 

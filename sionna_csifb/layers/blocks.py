@@ -204,7 +204,9 @@ class ConditionalUNet(layers.Layer):
         width: int. Channels at the first level.
         channel_mults: tuple of int. Channel multiplier per level.
         out_channels: int. Output channels.
-        attention: bool. Linear attention at every level.
+        attention: bool. Linear attention (at the levels in ``attention_levels``).
+        attention_levels: list of int or None. Levels (0 = full resolution) with attention;
+            None means every level, as in the paper.
 
     Call arguments:
         x: `[batch, H, W, C]`, float32 (noisy target concatenated with the conditions);
@@ -221,7 +223,7 @@ class ConditionalUNet(layers.Layer):
     """
 
     def __init__(self, width: int = 64, channel_mults=(1, 2, 3, 4), out_channels: int = 2,
-                 attention: bool = True, **kwargs) -> None:
+                 attention: bool = True, attention_levels=None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.width = check_positive_int(width, "width")
         self.channel_mults = tuple(check_positive_int(m, "channel_mults") for m in channel_mults)
@@ -229,6 +231,8 @@ class ConditionalUNet(layers.Layer):
             raise ValueError("`channel_mults` must not be empty.")
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.attention = bool(attention)
+        self.attention_levels = None if attention_levels is None else [int(i) for i in attention_levels]
+        att = lambda i: self.attention and (self.attention_levels is None or i in self.attention_levels)  # noqa: E731
         w = self.width
         self.t_embed = SinusoidalTimeEmbedding(w)
         self.t_mlp = [layers.Dense(4 * w, activation="gelu"), layers.Dense(4 * w)]
@@ -238,14 +242,14 @@ class ConditionalUNet(layers.Layer):
         for i, d in enumerate(dims):
             last = i == len(dims) - 1
             self.down.append([ResnetBlock(d, True), ResnetBlock(d, True),
-                              LinearAttention(4, max(d // 4, 8)) if self.attention else None,
+                              LinearAttention(4, max(d // 4, 8)) if att(i) else None,
                               None if last else Downsample(dims[i + 1])])
         self.mid = [ResnetBlock(dims[-1], True), LinearAttention(4, max(dims[-1] // 4, 8)) if self.attention else None,
                     ResnetBlock(dims[-1], True)]
         for i, d in reversed(list(enumerate(dims))):
             first = i == 0
             self.up.append([ResnetBlock(d, True), ResnetBlock(d, True),
-                            LinearAttention(4, max(d // 4, 8)) if self.attention else None,
+                            LinearAttention(4, max(d // 4, 8)) if att(i) else None,
                             None if first else Upsample(dims[i - 1])])
         self.final = ResnetBlock(w, True)
         self.out = layers.Conv2D(self.out_channels, 1)
@@ -281,4 +285,5 @@ class ConditionalUNet(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "channel_mults": list(self.channel_mults),
-                "out_channels": self.out_channels, "attention": self.attention}
+                "out_channels": self.out_channels, "attention": self.attention,
+                "attention_levels": self.attention_levels}

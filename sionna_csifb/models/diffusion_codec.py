@@ -43,6 +43,7 @@ class DiffusionCodec(keras.Model):
         cond_channels: int. Channels of the decoder output fed to the U-Net (paper: 8).
         unet_width: int. U-Net embedding dimension (paper: 64).
         unet_mults: tuple of int. U-Net channel multipliers (paper: (1, 2, 3, 4)).
+        attention_levels: list of int or None. U-Net levels with linear attention (None: all).
         side_info: bool. Condition the U-Net on the UL CSI.
         num_steps: int. Diffusion steps T (paper: 4).
         codebook_weight: float. eta in eq. (7) (paper: 4.5e-4).
@@ -59,7 +60,8 @@ class DiffusionCodec(keras.Model):
     """
 
     def __init__(self, num_bits: int = 128, input_size=(32, 32), encoder_channels=(64, 128), cond_channels: int = 8,
-                 unet_width: int = 64, unet_mults=(1, 2, 3, 4), side_info: bool = True, num_steps: int = 4,
+                 unet_width: int = 64, unet_mults=(1, 2, 3, 4), attention_levels=None, side_info: bool = True,
+                 num_steps: int = 4,
                  codebook_weight: float = 4.5e-4, min_loss_weight: float = 0.1, seed: int | None = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)
@@ -77,6 +79,7 @@ class DiffusionCodec(keras.Model):
         self.cond_channels = check_positive_int(cond_channels, "cond_channels")
         self.unet_width = check_positive_int(unet_width, "unet_width")
         self.unet_mults = tuple(int(m) for m in unet_mults)
+        self.attention_levels = None if attention_levels is None else [int(i) for i in attention_levels]
         self.side_info = bool(side_info)
         self.num_steps = check_positive_int(num_steps, "num_steps")
         self.codebook_weight = float(codebook_weight)
@@ -86,7 +89,8 @@ class DiffusionCodec(keras.Model):
         self.enc = [ResnetBlock(c1), Downsample(c1), ResnetBlock(c1), Downsample(c2)]
         self.vq = VectorQuantizer(2 ** self.bits_per_index, c2, seed=seed)
         self.dec = [ResnetBlock(c2), Upsample(c1), ResnetBlock(c1), Upsample(self.cond_channels)]
-        self.unet = ConditionalUNet(self.unet_width, self.unet_mults, out_channels=2)
+        self.unet = ConditionalUNet(self.unet_width, self.unet_mults, out_channels=2,
+                                    attention_levels=self.attention_levels)
         self.schedule = CosineSchedule(self.num_steps)
         self._seed_gen = keras.random.SeedGenerator(seed)
 
@@ -154,7 +158,8 @@ class DiffusionCodec(keras.Model):
     def get_config(self):
         return {**super().get_config(), "num_bits": self.num_bits, "input_size": list(self.input_size),
                 "encoder_channels": list(self.encoder_channels), "cond_channels": self.cond_channels,
-                "unet_width": self.unet_width, "unet_mults": list(self.unet_mults), "side_info": self.side_info,
+                "unet_width": self.unet_width, "unet_mults": list(self.unet_mults),
+                "attention_levels": self.attention_levels, "side_info": self.side_info,
                 "num_steps": self.num_steps, "codebook_weight": self.codebook_weight,
                 "min_loss_weight": self.min_loss_weight, "seed": self.seed}
 

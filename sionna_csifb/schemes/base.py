@@ -215,4 +215,4 @@ def scheme_overrides(name: str, num_ant: int) -> dict[str, Any]:
 
 
 def _load_builtin() -> None:
-    from . import classical, codebook  # noqa: F401  (registration side effects)
+    from . import classical, codebook, learned  # noqa: F401  (registration side effects)

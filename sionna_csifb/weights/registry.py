@@ -1,0 +1,94 @@
+"""Trained weights: the manifest, integrity checks and loading.
+
+``sionna_csifb/weights/manifest.json`` maps a name to the file and everything needed to
+trust and rebuild it: the model class and config, the scenario, the task, the training and
+test datasets (seed, size), the training steps, the test metrics and the file's sha256.
+Loading checks the sha256, refuses a manifest whose config differs from the one asked for
+(naming the fields), builds the model from its config and reads the weights from Keras'
+HDF5 format: no code from a file is ever executed.
+
+Examples:
+    >>> isinstance(list_bundled(), list)
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["WEIGHTS_DIR", "list_bundled", "manifest_entry", "load_model", "sha256_of", "WeightsError"]
+
+WEIGHTS_DIR = Path(__file__).parent
+
+
+class WeightsError(ValueError):
+    """A weights file that is missing, corrupted, or made for another configuration."""
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _manifest(directory: Path = WEIGHTS_DIR) -> dict[str, Any]:
+    p = directory / "manifest.json"
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+def list_bundled() -> list[str]:
+    """Names of the shipped weights."""
+    return sorted(_manifest())
+
+
+def manifest_entry(name: str, directory: Path = WEIGHTS_DIR) -> dict[str, Any]:
+    """The manifest entry of ``name``; unknown names list the known ones."""
+    m = _manifest(directory)
+    if name not in m:
+        raise WeightsError(f"No weights named {name!r}; available: {sorted(m)}.")
+    return m[name]
+
+
+def load_model(name: str, expected_config: dict[str, Any] | None = None, directory: Path = WEIGHTS_DIR):
+    """Build the model of a manifest entry and load its weights, after the checks above.
+
+    Args:
+        name: str. Manifest name.
+        expected_config: dict or None. If given, every key must match the stored model config.
+        directory: Path. Folder with ``manifest.json`` and the weights.
+
+    Returns:
+        tuple: the model (eval mode) and its manifest entry.
+
+    Raises:
+        WeightsError: unknown name, missing file, sha256 mismatch, or config mismatch.
+    """
+    from ..models.sizes import build_model
+
+    entry = manifest_entry(name, directory)
+    path = directory / entry["file"]
+    if not path.exists():
+        raise WeightsError(f"weights file {path} for {name!r} is missing.")
+    digest = sha256_of(path)
+    if digest != entry["sha256"]:
+        raise WeightsError(f"weights file {path} is corrupted or modified: sha256 {digest} != manifest "
+                           f"{entry['sha256']}.")
+    if expected_config is not None:
+        diff = {k: (entry["model_config"].get(k), v) for k, v in expected_config.items()
+                if entry["model_config"].get(k) != v}
+        if diff:
+            detail = "; ".join(f"{k}: weights have {a!r}, expected {b!r}" for k, (a, b) in diff.items())
+            raise WeightsError(f"weights {name!r} were made for another config ({detail}).")
+    model = build_model(entry["model"], entry["model_config"])
+    try:
+        model.load_weights(path)
+    except Exception as exc:  # a file whose layout does not match the config
+        raise WeightsError(f"weights file {path} does not fit the model config of {name!r}: {exc}") from exc
+    model.eval()
+    return model, entry

@@ -1,0 +1,97 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+from sionna_csifb.csi.scenario import get_scenario
+from sionna_csifb.data.hdf5 import CSIDataset, generate_dataset
+from sionna_csifb.models.sizes import build_model, model_config
+from sionna_csifb.training import TrainingConfig, evaluate_model, train
+from sionna_csifb.weights.registry import WeightsError, load_model, sha256_of
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory):
+    p = tmp_path_factory.mktemp("d") / "small.h5"
+    return CSIDataset(generate_dataset(p, get_scenario("cpu-small"), 64, seed=5, progress=False))
+
+
+def _model(kind="csinet"):
+    return build_model(kind, model_config(kind, "small", 24 if kind != "diffusion" else 8, input_size=(8, 8)))
+
+
+class TestTraining:
+    def test_train_evaluate_and_resume(self, ds, tmp_path):
+        cfg = TrainingConfig(steps=6, batch_size=16, checkpoint_every=3)
+        full = train(_model(), ds, cfg, tmp_path / "a", progress=False)
+        assert full["steps"] == 6
+        # an interrupted run: stop after the first checkpoint, then resume
+        short = TrainingConfig(steps=6, batch_size=16, checkpoint_every=3)
+        m = _model()
+        import sionna_csifb.training as tr
+
+        calls = {"n": 0}
+        orig = tr._lr
+
+        def boom(step, c):
+            calls["n"] += 1
+            if calls["n"] == 5:
+                raise KeyboardInterrupt
+            return orig(step, c)
+
+        tr._lr = boom
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                train(m, ds, short, tmp_path / "b", progress=False)
+        finally:
+            tr._lr = orig
+        state = json.loads((tmp_path / "b" / "state.json").read_text())
+        assert state["step"] == 3
+        resumed = train(_model(), ds, short, tmp_path / "b", progress=False)
+        assert resumed["steps"] == 6
+        with pytest.raises(ValueError, match="another training config"):
+            train(_model(), ds, TrainingConfig(steps=9, batch_size=16), tmp_path / "b", progress=False)
+
+    def test_evaluate_through_bits(self, ds):
+        r = evaluate_model(_model("diffusion"), ds, num_inference_steps=1)
+        assert r["payload_bits"] == 8 and r["num_samples"] == 64 and r["nmse_sf_db"] >= r["nmse_ad_db"] - 0.5
+
+
+class TestWeightsRegistry:
+    @pytest.fixture
+    def bundle(self, tmp_path):
+        m = _model()
+        f = tmp_path / "tiny.weights.h5"
+        m.save_weights(f)
+        cfg = model_config("csinet", "small", 24, input_size=(8, 8))
+        (tmp_path / "manifest.json").write_text(json.dumps({"tiny": {
+            "file": f.name, "sha256": sha256_of(f), "model": "csinet", "model_config": cfg}}))
+        return tmp_path, m
+
+    def test_load_ok(self, bundle):
+        d, m = bundle
+        loaded, _ = load_model("tiny", directory=d)
+        x = torch.randn(2, 8, 8, 2)
+        assert torch.equal(torch.as_tensor(loaded.encode_bits(x)), torch.as_tensor(m.encode_bits(x)))
+
+    def test_corrupted_file(self, bundle):
+        d, _ = bundle
+        with open(d / "tiny.weights.h5", "r+b") as f:
+            f.seek(200)
+            f.write(b"\x00\x01\x02")
+        with pytest.raises(WeightsError, match="corrupted or modified"):
+            load_model("tiny", directory=d)
+
+    def test_other_config_refused(self, bundle):
+        d, _ = bundle
+        with pytest.raises(WeightsError, match="num_bits: weights have 24, expected 64"):
+            load_model("tiny", expected_config={"num_bits": 64}, directory=d)
+
+    def test_missing(self, bundle, tmp_path):
+        d, _ = bundle
+        with pytest.raises(WeightsError, match="available"):
+            load_model("nope", directory=d)
+        shutil.move(d / "tiny.weights.h5", tmp_path / "elsewhere.h5")
+        with pytest.raises(WeightsError, match="missing"):
+            load_model("tiny", directory=d)
