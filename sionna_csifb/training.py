@@ -150,7 +150,7 @@ def train(model, dataset: CSIDataset, cfg: TrainingConfig, out_dir: str | Path, 
 
 @torch.no_grad()
 def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_size: int = 256,
-                   num_inference_steps: int | None = None) -> dict:
+                   num_inference_steps: int | None = None, max_samples: int | None = None) -> dict:
     """NMSE of the model's decoded estimate (through the real bits) on a dataset.
 
     Returns:
@@ -164,6 +164,8 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
     use_side = bool(getattr(model, "side_info", False))
     ad, sf, t_dec, nb = [], [], 0.0, None
     for b in dataset.batches(batch_size, shuffle=False, real=False):
+        if max_samples is not None and sum(len(a) for a in ad) >= max_samples:
+            break
         x = to_model(b["x"], scen)
         y = to_model(b["y"], scen) if use_side else None
         bits = model.encode_bits(x)
