@@ -66,6 +66,8 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=12000)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--codebook-weight", type=float, default=None,
+                   help="diffusion only: eta, the weight of the VQ codebook/commitment loss (default 4.5e-4)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="run folder: checkpoints, result.json")
     t.add_argument("--no-progress", action="store_true")
@@ -125,6 +127,11 @@ def _train(args) -> int:
     scen = train_ds.scenario
     mcfg = model_config(args.model, args.size, args.bits, side_info=not args.no_side_info,
                         input_size=(scen.num_bs_ant, scen.num_taps))
+    if args.codebook_weight is not None:
+        if args.model != "diffusion":
+            print("csifb train: error: --codebook-weight applies to --model diffusion", file=sys.stderr)
+            return 2
+        mcfg["codebook_weight"] = args.codebook_weight
     model = build_model(args.model, mcfg)
     tcfg = TrainingConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
                           task=args.task)
