@@ -26,6 +26,25 @@ OUT = Path(__file__).parent / "results"
 PAPER = {"diffusion (Kim et al.)": {64: -5.98, 128: -9.02, 256: -10.26}}
 
 
+def codebook_usage(model, test, n: int) -> dict:
+    """How much of the VQ capacity the encoder uses: index entropy vs log2(Nv), latent vs codeword RMS."""
+    import keras
+    import numpy as np
+    import torch
+
+    from sionna_csifb.training import to_model
+
+    b = test.arrays(np.arange(min(n, len(test))))
+    with torch.no_grad():
+        lat = model.encode_latent(to_model(b["x"], test.scenario))
+        idx = keras.ops.convert_to_numpy(model.vq.nearest(lat)).ravel()
+    p = np.bincount(idx, minlength=model.vq.num_codewords) / idx.size
+    ent = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
+    cb = keras.ops.convert_to_numpy(model.vq.codebook)
+    return {"usage": p.tolist(), "index_entropy_bits": ent, "bits_per_index": model.bits_per_index,
+            "latent_rms": float(lat.pow(2).mean().sqrt()), "codeword_rms": float(np.sqrt((cb ** 2).mean()))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=Path, default=Path("runs"))
@@ -48,12 +67,14 @@ def main() -> None:
         r = json.loads(res_file.read_text())
         row = {"run": res_file.parent.name, "model": r["model"], "size": r["size"],
                "side_info": r["model_config"].get("side_info", False), "bits": r["test_metrics"]["payload_bits"],
-               "steps": r["steps"], "train_seconds": r["train_seconds"], **{k: r["test_metrics"][k] for k in
+               "steps": r["steps"], "train_seconds": r["train_seconds"],
+               "codebook_weight": r["model_config"].get("codebook_weight", 4.5e-4), **{k: r["test_metrics"][k] for k in
                                                                           ("nmse_ad_db", "nmse_sf_db")}}
         if r["model"] == "diffusion":
             m = build_model("diffusion", r["model_config"])
             m.load_weights(res_file.parent / "checkpoint.weights.h5")
             m.eval()
+            row["codebook"] = codebook_usage(m, test, args.sampler_samples)
             row["sampler_steps"] = {}
             for n in (1, 2, 4):
                 t0 = time.perf_counter()
@@ -108,6 +129,15 @@ def main() -> None:
             cells = [f"{v['nmse_ad_db']:.2f} dB, {v['decode_samples_per_s']:.0f}/s"
                      for v in r["sampler_steps"].values()]
             md.append(f"| `{r['run']}` | " + " | ".join(cells) + " |")
+    if samp:
+        md += ["", "VQ codebook use (index entropy of the test latents against the bits sent per index; RMS of the "
+               "encoder's latents against the codewords):", "",
+               "| run | codebook weight eta | entropy / bits per index | latent RMS | codeword RMS |",
+               "|---|---|---|---|---|"]
+        for r in samp:
+            c = r["codebook"]
+            md.append(f"| `{r['run']}` | {r['codebook_weight']:g} | {c['index_entropy_bits']:.2f} / "
+                      f"{c['bits_per_index']} | {c['latent_rms']:.1f} | {c['codeword_rms']:.2f} |")
     md += ["", "Targets:", "", "| target | measured | goal | met |", "|---|---|---|---|"]
     for k, v in targets.items():
         if "gain_db" in v:
