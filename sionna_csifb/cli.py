@@ -67,7 +67,8 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--codebook-weight", type=float, default=None,
-                   help="diffusion only: eta, the weight of the VQ codebook/commitment loss (default 4.5e-4)")
+                   help="diffusion only: eta, the weight of the VQ codebook/commitment loss (default: the size "
+                        "preset's, 0.25; the paper's value is 4.5e-4)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="run folder: checkpoints, result.json")
     t.add_argument("--no-progress", action="store_true")
