@@ -34,14 +34,13 @@ from sionna_csifb.csi.generator import CSIGenerator  # noqa: E402
 from sionna_csifb.csi.scenario import get_scenario, list_presets  # noqa: E402
 from sionna_csifb.csi.transforms import to_angular_delay  # noqa: E402
 from sionna_csifb.data.hdf5 import generate_dataset  # noqa: E402
-from sionna_csifb.evaluation.metrics import to_db  # noqa: E402
+from sionna_csifb.evaluation.metrics import correlation, to_db  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 
 
 def corr(x: torch.Tensor, y: torch.Tensor) -> float:
-    x, y = x.flatten(1), y.flatten(1)
-    return ((x.conj() * y).sum(1).abs() / (x.norm(dim=1) * y.norm(dim=1))).mean().item()
+    return correlation(x, y).mean().item()
 
 
 def preset_stats(name: str, n: int, seed: int, **overrides) -> dict:

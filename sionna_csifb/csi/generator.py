@@ -31,7 +31,7 @@ import torch
 from .._validation import check_positive_int, check_tensor
 from ..config import config
 from .scenario import Scenario
-from .transforms import to_angular_delay
+from .transforms import rms, to_angular_delay
 
 __all__ = ["CSIGenerator", "CSITriplet", "cir_to_freq", "derive_seed"]
 
@@ -76,11 +76,6 @@ def cir_to_freq(a: torch.Tensor, tau: torch.Tensor, frequencies: torch.Tensor) -
     return torch.einsum("bnpt,bpf->btnf", a[:, 0, 0, 0], e.to(a.dtype))
 
 
-def _rms(h: torch.Tensor) -> torch.Tensor:
-    """Per-sample root-mean-square of a complex `[batch, ...]` tensor."""
-    return torch.view_as_real(h).square().flatten(1).mean(1).mul(2).sqrt()
-
-
 @dataclass(frozen=True)
 class CSITriplet:
     """One batch of paired FDD CSI in the spatial-frequency domain.
@@ -103,7 +98,7 @@ class CSITriplet:
             tuple: the normalised triplet and the scales `[batch, 2]` (s_x, s_y), so that
             ``x = x_n * s_x``, ``z = z_n * s_x`` and ``y = y_n * s_y``.
         """
-        sx, sy = _rms(self.x), _rms(self.y)
+        sx, sy = rms(self.x), rms(self.y)
         if bool((sx == 0).any() or (sy == 0).any()):
             raise ValueError("`x` or `y` holds an all-zero channel; it cannot be normalised.")
         return CSITriplet(self.x / sx[:, None, None], self.y / sy[:, None, None], self.z / sx[:, None, None]), \
@@ -111,7 +106,7 @@ class CSITriplet:
 
     def energy(self) -> torch.Tensor:
         """Per-sample energy ``||.||_F^2`` of x, y, z: `[batch, 3]`, real."""
-        return torch.stack([_rms(t).square() * t[0].numel() for t in (self.x, self.y, self.z)], -1)
+        return torch.stack([rms(t).square() * t[0].numel() for t in (self.x, self.y, self.z)], -1)
 
     def angular_delay(self, num_taps: int, window_start: int = 0) -> "CSITriplet":
         """The triplet cropped to the angular-delay domain (see :mod:`.transforms`)."""

@@ -27,6 +27,7 @@ __all__ = [
     "complex_to_real",
     "real_to_complex",
     "normalize_power",
+    "rms",
     "tap_indices",
 ]
 
@@ -138,6 +139,16 @@ def real_to_complex(x: TensorLike) -> torch.Tensor:
     return torch.complex(x[..., 0], x[..., 1])
 
 
+def rms(h: torch.Tensor) -> torch.Tensor:
+    """Per-sample root-mean-square of a complex `[batch, ...]` tensor, `[batch]` real (no checks).
+
+    Examples:
+        >>> rms(torch.full((2, 3), 2 + 0j)).tolist()
+        [2.0, 2.0]
+    """
+    return torch.view_as_real(h).square().flatten(1).mean(1).mul(2).sqrt()
+
+
 def normalize_power(h: TensorLike, reference: TensorLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Scale each sample to unit mean power per entry.
 
@@ -164,5 +175,5 @@ def normalize_power(h: TensorLike, reference: TensorLike | None = None) -> tuple
     h = check_tensor(h, "h", kind="complex", ndim=tuple(range(1, 9)))
     ref = h if reference is None else check_tensor(reference, "reference", kind="complex")
     ref = check_tensor(ref, "reference", kind="complex", nonzero=True)
-    s = ref.reshape(ref.shape[0], -1).abs().pow(2).mean(1).sqrt()
+    s = rms(ref)
     return h / s.reshape(-1, *([1] * (h.ndim - 1))).to(h.dtype), s

@@ -102,11 +102,8 @@ def evaluate_scheme(scheme: FeedbackScheme, data: CSITriplet, scenario: Scenario
     x, y, z = data.x, data.y, data.z
     with torch.no_grad():
         msg = scheme.encode(x)
-        uplink = get_uplink(cfg.uplink)
-        if cfg.uplink == "coded" and msg.bits is not None:
-            msg_rx, info = uplink.transmit(msg, y, cfg.ul_snr_db)
-        else:
-            msg_rx, info = msg, {"lost": torch.zeros(x.shape[0], dtype=torch.bool), "uplink_res": None}
+        uplink = get_uplink(cfg.uplink if msg.bits is not None else "ideal")  # no bits: nothing to code
+        msg_rx, info = uplink.transmit(msg, y, cfg.ul_snr_db)
         h_hat = scheme.decode(msg_rx, side_info=SideInfo(h_uplink=y, h_genie=z))
         lost = info["lost"].to(h_hat.device)
         if bool(lost.any()):

@@ -8,12 +8,12 @@ from scipy.special import j0
 from sionna_csifb.csi.generator import CSIGenerator, cir_to_freq
 from sionna_csifb.csi.scenario import get_scenario
 from sionna_csifb.csi.transforms import to_angular_delay
+from sionna_csifb.evaluation.metrics import correlation
 
 
 def corr(x, y):
     """Mean over samples of |<x, y>| / (|x| |y|)."""
-    x, y = x.flatten(1), y.flatten(1)
-    return ((x.conj() * y).sum(1).abs() / (x.norm(dim=1) * y.norm(dim=1))).mean().item()
+    return correlation(x, y).mean().item()
 
 
 @pytest.fixture(scope="module")
