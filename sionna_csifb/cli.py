@@ -69,6 +69,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--codebook-weight", type=float, default=None,
                    help="diffusion only: eta, the weight of the VQ codebook/commitment loss (default: the size "
                         "preset's, 0.25; the paper's value is 4.5e-4)")
+    t.add_argument("--min-loss-weight", type=float, default=None,
+                   help="diffusion only: floor of the eq. (7) step weight alpha_bar/(1-alpha_bar) (default 0.1)")
+    t.add_argument("--device", default=None, help="torch device (default: sionna_csifb.config.device)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="run folder: checkpoints, result.json")
     t.add_argument("--no-progress", action="store_true")
@@ -119,6 +122,8 @@ def _train(args) -> int:
     from .training import TrainingConfig, evaluate_model, train
 
     config.seed = args.seed
+    if args.device:
+        config.device = args.device
     train_ds = CSIDataset(args.train)
     test_ds = CSIDataset(args.test, scenario=train_ds.scenario)
     if test_ds.seed == train_ds.seed:
@@ -128,11 +133,14 @@ def _train(args) -> int:
     scen = train_ds.scenario
     mcfg = model_config(args.model, args.size, args.bits, side_info=not args.no_side_info,
                         input_size=(scen.num_bs_ant, scen.num_taps))
-    if args.codebook_weight is not None:
+    for flag, key in (("codebook-weight", "codebook_weight"), ("min-loss-weight", "min_loss_weight")):
+        value = getattr(args, key)
+        if value is None:
+            continue
         if args.model != "diffusion":
-            print("csifb train: error: --codebook-weight applies to --model diffusion", file=sys.stderr)
+            print(f"csifb train: error: --{flag} applies to --model diffusion", file=sys.stderr)
             return 2
-        mcfg["codebook_weight"] = args.codebook_weight
+        mcfg[key] = value
     model = build_model(args.model, mcfg)
     tcfg = TrainingConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
                           task=args.task)

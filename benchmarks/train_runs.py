@@ -1,0 +1,128 @@
+"""Train the runs behind the rate-distortion benchmark, several at a time, resumable.
+
+Each run is one ``csifb train`` command (see ``PLANS``) writing ``<runs>/<plan>/<name>/``.
+A run whose ``result.json`` exists is skipped, an interrupted one resumes from its
+checkpoint, and the datasets are generated first if missing (on the CPU, so the same seeds
+give the same data on any machine: train seed 100, test seed 200). Small models are
+launch-bound on a GPU, so ``--jobs`` runs several processes side by side.
+
+Usage:
+    python benchmarks/train_runs.py --plan paper-cdl-c --jobs 2            # CPU, hours
+    python benchmarks/train_runs.py --plan paper-cdl-c --jobs 15 --device cuda:0
+    python benchmarks/train_runs.py --plan paper-cdl-c --list              # show the commands
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+TRAIN_SEED, TEST_SEED, TRAIN_N, TEST_N = 100, 200, 20000, 2000
+
+# name: (model, size, bits, side info, steps, batch, extra csifb train flags)
+_DIFF = ("diffusion", "small")
+PLANS: dict[str, dict[str, tuple]] = {
+    "paper-cdl-c": {
+        **{f"diffusion-{b}-si": (*_DIFF, b, True, 1200, 128, []) for b in (64, 128, 192, 256)},
+        "diffusion-128-si-floor1": (*_DIFF, 128, True, 1200, 128, ["--min-loss-weight", "1.0"]),
+        **{f"diffusion-{b}-nosi-floor1": (*_DIFF, b, False, 1200, 128, ["--min-loss-weight", "1.0"])
+           for b in (64, 128, 192, 256)},
+        "diffusion-128-nosi": (*_DIFF, 128, False, 1200, 128, []),
+        "paper-diffusion-128-si": ("diffusion", "paper", 128, True, 800, 64, []),
+        **{f"csinet-{b}-si": ("csinet", "small", b, True, 2000, 64, []) for b in (64, 128, 192, 256)},
+        "csinet-128-nosi": ("csinet", "small", 128, False, 2000, 64, []),
+        **{f"crnet-{b}-si": ("crnet", "small", b, True, 1500, 64, []) for b in (64, 128, 192, 256)},
+    },
+    "realistic-cdl-c": {
+        "diffusion-128-si": (*_DIFF, 128, True, 1200, 128, []),
+        "diffusion-128-si-floor1": (*_DIFF, 128, True, 1200, 128, ["--min-loss-weight", "1.0"]),
+        "diffusion-128-nosi-floor1": (*_DIFF, 128, False, 1200, 128, ["--min-loss-weight", "1.0"]),
+        "diffusion-64-si": (*_DIFF, 64, True, 1200, 128, []),
+        "diffusion-256-si": (*_DIFF, 256, True, 1200, 128, []),
+        "csinet-128-si": ("csinet", "small", 128, True, 2000, 64, []),
+        "csinet-128-nosi": ("csinet", "small", 128, False, 2000, 64, []),
+        "crnet-128-si": ("crnet", "small", 128, True, 1500, 64, []),
+    },
+}
+# rough relative cost of a step, to start the longest runs first
+_COST = {("diffusion", "small"): 1.0, ("diffusion", "paper"): 1.5, ("csinet", "small"): 0.15,
+         ("crnet", "small"): 0.25}
+
+
+def data_paths(data: Path, plan: str) -> tuple[Path, Path]:
+    return data / f"{plan}_train.h5", data / f"{plan}_test.h5"
+
+
+def ensure_data(data: Path, plan: str) -> None:
+    train, test = data_paths(data, plan)
+    for path, n, seed in ((train, TRAIN_N, TRAIN_SEED), (test, TEST_N, TEST_SEED)):
+        subprocess.run([sys.executable, "-m", "sionna_csifb.cli", "generate", "--preset", plan, "--n", str(n),
+                        "--seed", str(seed), "--out", str(path), "--device", "cpu", "--no-progress"], check=True)
+
+
+def command(plan: str, name: str, spec: tuple, data: Path, runs: Path, device: str | None) -> list[str]:
+    model, size, bits, side, steps, batch, extra = spec
+    train, test = data_paths(data, plan)
+    cmd = [sys.executable, "-m", "sionna_csifb.cli", "train", "--model", model, "--size", size, "--bits", str(bits),
+           "--steps", str(steps), "--batch-size", str(batch), "--train", str(train), "--test", str(test),
+           "--out", str(runs / plan / name), "--no-progress", *extra]
+    if not side:
+        cmd.append("--no-side-info")
+    if device:
+        cmd += ["--device", device]
+    return cmd
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--plan", required=True, choices=list(PLANS))
+    ap.add_argument("--data", type=Path, default=Path("data"))
+    ap.add_argument("--runs", type=Path, default=Path("runs"))
+    ap.add_argument("--jobs", type=int, default=1, help="runs side by side")
+    ap.add_argument("--device", default=None, help="torch device of the training processes")
+    ap.add_argument("--only", default=None, help="comma-separated run names")
+    ap.add_argument("--list", action="store_true", help="print the commands and exit")
+    args = ap.parse_args()
+
+    plan = PLANS[args.plan]
+    names = list(plan) if args.only is None else args.only.split(",")
+    unknown = [n for n in names if n not in plan]
+    if unknown:
+        ap.error(f"unknown run(s) {unknown}; plan {args.plan} has {list(plan)}")
+    names.sort(key=lambda n: -plan[n][4] * _COST[plan[n][:2]])
+    cmds = {n: command(args.plan, n, plan[n], args.data, args.runs, args.device) for n in names}
+    if args.list:
+        print("\n".join(" ".join(c) for c in cmds.values()))
+        return 0
+    ensure_data(args.data, args.plan)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+
+    def run(name: str) -> tuple[str, int, float]:
+        out = args.runs / args.plan / name
+        if (out / "result.json").exists():
+            return name, 0, 0.0
+        out.mkdir(parents=True, exist_ok=True)
+        t0 = time.time()
+        with open(out / "train.log", "a") as log:
+            rc = subprocess.run(cmds[name], stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+        dt = time.time() - t0
+        status = "ok" if rc == 0 else f"FAILED rc={rc} (see {out / 'train.log'})"
+        if rc == 0:
+            m = json.loads((out / "result.json").read_text())["test_metrics"]
+            status += f" NMSE AD {m['nmse_ad_db']:.2f} dB"
+        print(f"[{time.strftime('%H:%M:%S')}] {name}: {status}, {dt:.0f} s", flush=True)
+        return name, rc, dt
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(run, names))
+    return int(any(rc for _, rc, _ in results))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
