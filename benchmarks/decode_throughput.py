@@ -2,8 +2,8 @@
 
 Times ``decode_bits`` (codebook lookup, conditioning network, the sampler's U-Net passes)
 on real bits of test samples with their UL side information, for 1, 2 and 4 sampler steps and
-a few batch sizes; best of 3 after a warm-up, synchronised on a GPU. Writes JSON (and prints a
-Markdown table).
+a few batch sizes; best of 3 after a warm-up, synchronised on a GPU. Writes JSON and a
+Markdown table beside it (``--render FILE.json`` rewrites the table of an existing file).
 
 Usage:
     python benchmarks/decode_throughput.py --runs runs/paper-cdl-c --test data/paper-cdl-c_test.h5 \
@@ -21,14 +21,33 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import best_time, environment  # noqa: E402
 
 
+def to_markdown(out: dict) -> str:
+    env = out["environment"]
+    md = [f"Decoding throughput on {env['device_name']} (`{env['device']}`, torch {env['torch']}, "
+          f"{env['torch_threads']} threads), samples/s, best of 3:", "",
+          "| run | parameters | batch | 1 step | 2 steps | 4 steps |", "|---|---|---|---|---|---|"]
+    keys = sorted({(r["run"], r["parameters"], r["batch_size"]) for r in out["rows"]}, key=lambda k: (k[0], k[2]))
+    for run, params, bs in keys:
+        cells = [f"{r['samples_per_s']:.0f}" for r in sorted(out["rows"], key=lambda r: r["sampler_steps"])
+                 if (r["run"], r["batch_size"]) == (run, bs)]
+        md.append(f"| `{run}` | {params / 1e6:.1f} M | {bs} | " + " | ".join(cells) + " |")
+    return "\n".join(md) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=Path, required=True, help="folder of csifb train runs")
-    ap.add_argument("--test", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--runs", type=Path, help="folder of csifb train runs")
+    ap.add_argument("--test", type=Path)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--render", type=Path, help="only rewrite the Markdown table of this JSON file")
     ap.add_argument("--batch-sizes", default="1,128,1024")
     ap.add_argument("--only", default=None, help="comma-separated run names")
     args = ap.parse_args()
+    if args.render:
+        args.render.with_suffix(".md").write_text(to_markdown(json.loads(args.render.read_text())))
+        return
+    if not (args.runs and args.test and args.out):
+        ap.error("--runs, --test and --out are required (or --render)")
 
     import numpy as np
     import torch
@@ -64,6 +83,8 @@ def main() -> None:
     out = {"environment": environment(), "test_data": str(args.test), "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
+    args.out.with_suffix(".md").write_text(to_markdown(out))
+    print(to_markdown(out))
 
 
 if __name__ == "__main__":

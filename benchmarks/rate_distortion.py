@@ -1,14 +1,21 @@
-"""Rate-distortion of the learned schemes on the prediction task of ``paper-cdl-c``.
+"""Rate-distortion of the learned schemes on the prediction task of a preset's test set.
 
-Reads the finished runs of ``csifb train`` (their ``result.json``: test NMSE in the
-angular-delay and spatial-frequency domains, measured through the real bits), adds for each
-diffusion run the NMSE of the sampler at 1, 2 and 4 steps and the CPU decoding throughput,
-and compares with the targets of the issue and the paper's reference points (Kim et al.,
-from the authors' plot data). Writes ``benchmarks/results/rate_distortion.json``, a Markdown
-table (``.md``) and a plot (``.png``).
+Reads finished runs of ``csifb train`` (their ``result.json``: test NMSE in the
+angular-delay and spatial-frequency domains, measured through the real bits) from one or
+more folders, keeps those of the test set's scenario, adds for each diffusion run whose
+weights are at hand the NMSE of the sampler at 1, 2 and 4 steps, the CPU decoding throughput
+and the VQ codebook use, and compares with the targets of the issue and the paper's
+reference points (Kim et al., from the authors' plot data). Two references without any
+feedback model are added: the outdated DL CSI X and the UL CSI Y used as the estimate of Z.
+Writes ``<out>/rate_distortion_<preset>.json``, a Markdown table (``.md``) and a plot (``.png``).
+
+Runs trained on the lent GPU are kept as their ``result.json`` alone (their metrics were
+measured there on the same, CPU-generated test set) in ``benchmarks/results/runs_gpu/``.
 
 Usage:
-    python benchmarks/rate_distortion.py --runs runs --test data/paper-cdl-c_test.h5
+    python benchmarks/rate_distortion.py --test data/paper-cdl-c_test.h5 \
+        --runs runs --runs runs/paper-cdl-c --runs benchmarks/results/runs_gpu/paper-cdl-c
+    python benchmarks/rate_distortion.py --test data/realistic-cdl-c_test.h5 --runs runs/realistic-cdl-c
 """
 
 from __future__ import annotations
@@ -45,51 +52,75 @@ def codebook_usage(model, test, n: int) -> dict:
             "latent_rms": float(lat.pow(2).mean().sqrt()), "codeword_rms": float(np.sqrt((cb ** 2).mean()))}
 
 
+def _row(res_file: Path, r: dict) -> dict:
+    cfg = r["model_config"]
+    return {"run": str(res_file.parent), "model": r["model"], "size": r["size"],
+            "side_info": cfg.get("side_info", False), "bits": r["test_metrics"]["payload_bits"],
+            "steps": r["steps"], "batch_size": r["training_config"]["batch_size"],
+            "train_seconds": r["train_seconds"], "trained_on": r["test_metrics"].get("device", "cpu"),
+            "codebook_weight": cfg.get("codebook_weight", 4.5e-4) if r["model"] == "diffusion" else None,
+            # absent from a config = the DiffusionCodec default of the time, 0.1
+            "min_loss_weight": cfg.get("min_loss_weight", 0.1) if r["model"] == "diffusion" else None,
+            "weights": (res_file.parent / "checkpoint.weights.h5").exists(),
+            **{k: r["test_metrics"][k] for k in ("nmse_ad_db", "nmse_sf_db")}}
+
+
+def _family(r: dict) -> str:
+    size = " paper size" if r["size"] == "paper" else ""
+    return f"{r['model']}{size}{' + UL SI' if r['side_info'] else ', no SI'}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=Path, default=Path("runs"))
+    ap.add_argument("--runs", type=Path, action="append", required=True,
+                    help="a folder of run folders (repeatable)")
     ap.add_argument("--test", type=Path, required=True, help="test dataset (another seed than training)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--sampler-samples", type=int, default=512,
                     help="test samples for the sampler-steps study (the main NMSE uses the whole test set)")
     args = ap.parse_args()
 
-
+    import numpy as np
     import torch
 
     from sionna_csifb.data.hdf5 import CSIDataset
+    from sionna_csifb.evaluation.metrics import nmse, to_db
     from sionna_csifb.models.sizes import build_model
     from sionna_csifb.training import evaluate_model
 
     test = CSIDataset(args.test)
+    preset = test.scenario.name
+    a = test.arrays(np.arange(len(test)), device="cpu")
+    references = {"outdated DL CSI (X as the estimate of Z)": to_db(nmse(a["z"], a["x"])),
+                  "UL CSI (Y as the estimate of Z)": to_db(nmse(a["z"], a["y"]))}
     rows = []
-    for res_file in sorted(args.runs.glob("*/result.json")):
-        r = json.loads(res_file.read_text())
-        row = {"run": res_file.parent.name, "model": r["model"], "size": r["size"],
-               "side_info": r["model_config"].get("side_info", False), "bits": r["test_metrics"]["payload_bits"],
-               "steps": r["steps"], "train_seconds": r["train_seconds"],
-               "codebook_weight": r["model_config"].get("codebook_weight", 4.5e-4), **{k: r["test_metrics"][k] for k in
-                                                                          ("nmse_ad_db", "nmse_sf_db")}}
-        if r["model"] == "diffusion":
-            m = build_model("diffusion", r["model_config"])
-            m.load_weights(res_file.parent / "checkpoint.weights.h5")
-            m.eval()
-            row["codebook"] = codebook_usage(m, test, args.sampler_samples)
-            row["sampler_steps"] = {}
-            for n in (1, 2, 4):
-                t0 = time.perf_counter()
-                e = evaluate_model(m, test, task=r["training_config"]["task"], num_inference_steps=n,
-                                   batch_size=128, max_samples=args.sampler_samples)
-                row["sampler_steps"][n] = {"num_samples": e["num_samples"], "nmse_ad_db": e["nmse_ad_db"],
-                                           "nmse_sf_db": e["nmse_sf_db"],
-                                           "decode_samples_per_s": e["decode_samples_per_s"],
-                                           "seconds": time.perf_counter() - t0}
-        rows.append(row)
-        print(row["run"], f"{row['nmse_ad_db']:.2f} dB", flush=True)
+    for folder in args.runs:
+        for res_file in sorted(folder.glob("*/result.json")):
+            r = json.loads(res_file.read_text())
+            if r["scenario"] != test.scenario.to_dict() or r["test_data"]["seed"] != test.seed:
+                print(f"skip {res_file.parent}: another scenario or test set", flush=True)
+                continue
+            row = _row(res_file, r)
+            if r["model"] == "diffusion" and row["weights"]:
+                m = build_model("diffusion", r["model_config"])
+                m.load_weights(res_file.parent / "checkpoint.weights.h5")
+                m.eval()
+                row["codebook"] = codebook_usage(m, test, args.sampler_samples)
+                row["sampler_steps"] = {}
+                for n in (1, 2, 4):
+                    t0 = time.perf_counter()
+                    e = evaluate_model(m, test, task=r["training_config"]["task"], num_inference_steps=n,
+                                       batch_size=128, max_samples=args.sampler_samples)
+                    row["sampler_steps"][n] = {"num_samples": e["num_samples"], "nmse_ad_db": e["nmse_ad_db"],
+                                               "nmse_sf_db": e["nmse_sf_db"],
+                                               "decode_samples_per_s": e["decode_samples_per_s"],
+                                               "seconds": time.perf_counter() - t0}
+            rows.append(row)
+            print(row["run"], f"{row['nmse_ad_db']:.2f} dB", flush=True)
 
-    def best(model, bits, side):
-        c = [r for r in rows if r["model"] == model and r["bits"] <= bits and r["bits"] > bits - 8
-             and r["side_info"] == side]
+    def best(model, bits, side, size="small"):
+        c = [r for r in rows if r["model"] == model and bits - 8 < r["bits"] <= bits and r["side_info"] == side
+             and r["size"] == size]
         return min(c, key=lambda r: r["nmse_ad_db"]) if c else None
 
     targets = {}
@@ -98,28 +129,39 @@ def main() -> None:
         b = best(base, 128, True)
         if d128 and b:
             gain = b["nmse_ad_db"] - d128["nmse_ad_db"]
-            targets[f"diffusion_vs_{base}_128b_db"] = {"gain_db": gain, "target_db": 2.0, "met": gain >= 2.0}
+            targets[f"diffusion_vs_{base}_128b_db"] = {"gain_db": gain, "target_db": 2.0, "met": gain >= 2.0,
+                                                      "runs": [d128["run"], b["run"]]}
     if d128 and d128n:
         gain = d128n["nmse_ad_db"] - d128["nmse_ad_db"]
-        targets["side_info_gain_128b_db"] = {"gain_db": gain, "target_db": 1.0, "met": gain >= 1.0}
+        targets["side_info_gain_128b_db"] = {"gain_db": gain, "target_db": 1.0, "met": gain >= 1.0,
+                                             "runs": [d128["run"], d128n["run"]]}
     for bits, ref in PAPER["diffusion (Kim et al.)"].items():
-        d = best("diffusion", bits, True)
-        if d:
-            targets[f"vs_paper_{bits}b_db"] = {"ours_db": d["nmse_ad_db"], "paper_db": ref,
-                                               "difference_db": d["nmse_ad_db"] - ref}
+        for size in ("small", "paper"):
+            d = best("diffusion", bits, True, size)
+            if d:
+                targets[f"vs_paper_{bits}b_{size}_db"] = {"ours_db": d["nmse_ad_db"], "paper_db": ref,
+                                                          "difference_db": d["nmse_ad_db"] - ref, "run": d["run"],
+                                                          "met": d["nmse_ad_db"] - ref <= -1.0}
     out = {"environment": environment(), "test_data": {"path": str(args.test), "seed": test.seed,
                                                        "num_samples": len(test)},
-           "scenario": test.scenario.to_dict(), "rows": rows, "targets": targets, "paper_reference": PAPER}
+           "scenario": test.scenario.to_dict(), "references_nmse_ad_db": references, "rows": rows,
+           "targets": targets, "paper_reference": PAPER}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "rate_distortion.json").write_text(json.dumps(out, indent=2))
+    stem = args.out / f"rate_distortion_{preset}"
+    stem.with_suffix(".json").write_text(json.dumps(out, indent=2))
 
-    md = [f"Test set: {len(test)} samples of `{test.scenario.name}` (seed {test.seed}); prediction task "
-          "(target: DL CSI 5 ms ahead). NMSE through the real bits; `small` models trained on CPU.", "",
-          "| run | model | UL side info | bits | training steps | NMSE AD (dB) | NMSE SF (dB) |",
-          "|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["model"], r["bits"], not r["side_info"])):
-        md.append(f"| `{r['run']}` | {r['model']} | {'yes' if r['side_info'] else 'no'} | {r['bits']} | "
-                  f"{r['steps']} | {r['nmse_ad_db']:.2f} | {r['nmse_sf_db']:.2f} |")
+    md = [f"Test set: {len(test)} samples of `{preset}` (seed {test.seed}); prediction task (target: DL CSI "
+          f"{test.scenario.horizon * 1e3:g} ms ahead). NMSE through the real bits. `trained on` says where the run "
+          "was trained; GPU runs are kept as their `result.json` (no weights), so they have no sampler study.", "",
+          "| run | model | size | UL side info | bits | steps x batch | eq. (7) floor | trained on | NMSE AD (dB) "
+          "| NMSE SF (dB) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["model"], r["size"], not r["side_info"], r["bits"], r["nmse_ad_db"])):
+        floor = f"{r['min_loss_weight']:g}" if r["min_loss_weight"] is not None else "-"
+        md.append(f"| `{r['run']}` | {r['model']} | {r['size']} | {'yes' if r['side_info'] else 'no'} | "
+                  f"{r['bits']} | {r['steps']} x {r['batch_size']} | {floor} | {r['trained_on']} | "
+                  f"{r['nmse_ad_db']:.2f} | {r['nmse_sf_db']:.2f} |")
+    md += ["", "No feedback model at all (NMSE AD of a channel the BS could use as it is):", ""]
+    md += [f"- {k}: {v:.2f} dB" for k, v in references.items()]
     samp = [r for r in rows if "sampler_steps" in r]
     if samp:
         md += ["", f"Diffusion sampler steps on the first {args.sampler_samples} test samples (NMSE AD; CPU "
@@ -129,7 +171,6 @@ def main() -> None:
             cells = [f"{v['nmse_ad_db']:.2f} dB, {v['decode_samples_per_s']:.0f}/s"
                      for v in r["sampler_steps"].values()]
             md.append(f"| `{r['run']}` | " + " | ".join(cells) + " |")
-    if samp:
         md += ["", "VQ codebook use (index entropy of the test latents against the bits sent per index; RMS of the "
                "encoder's latents against the codewords):", "",
                "| run | codebook weight eta | entropy / bits per index | latent RMS | codeword RMS |",
@@ -138,33 +179,38 @@ def main() -> None:
             c = r["codebook"]
             md.append(f"| `{r['run']}` | {r['codebook_weight']:g} | {c['index_entropy_bits']:.2f} / "
                       f"{c['bits_per_index']} | {c['latent_rms']:.1f} | {c['codeword_rms']:.2f} |")
-    md += ["", "Targets:", "", "| target | measured | goal | met |", "|---|---|---|---|"]
+    md += ["", "Targets (best run of each kind):", "", "| target | measured | goal | met |", "|---|---|---|---|"]
     for k, v in targets.items():
         if "gain_db" in v:
             md.append(f"| {k} | {v['gain_db']:+.2f} dB | >= {v['target_db']} dB | {'yes' if v['met'] else 'no'} |")
         else:
-            md.append(f"| {k} | ours {v['ours_db']:.2f} dB vs paper {v['paper_db']:.2f} dB | paper model "
-                      f"(`paper` size) to beat it by 1 dB | {v['difference_db']:+.2f} dB |")
-    (args.out / "rate_distortion.md").write_text("\n".join(md) + "\n")
+            md.append(f"| {k} | ours {v['ours_db']:.2f} dB vs paper {v['paper_db']:.2f} dB | 1 dB better than "
+                      f"the paper | {v['difference_db']:+.2f} dB, {'yes' if v['met'] else 'no'} |")
+    stem.with_suffix(".md").write_text("\n".join(md) + "\n")
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for (model, side), mk in ((("diffusion", True), "o"), (("diffusion", False), "s"), (("csinet", True), "^"),
-                              (("crnet", True), "v")):
-        pts = sorted((r["bits"], r["nmse_ad_db"]) for r in rows if r["model"] == model and r["side_info"] == side)
-        if pts:
-            ax.plot(*zip(*pts, strict=True), marker=mk, label=f"{model}{' + UL SI' if side else ''} (ours, small)")
-    ref = PAPER["diffusion (Kim et al.)"]
-    ax.plot(list(ref), list(ref.values()), "k--", marker="x", label="Kim et al. (paper)")
-    ax.set(xlabel="payload [bits]", ylabel="NMSE, angular-delay [dB]", title="paper-cdl-c, prediction 5 ms ahead")
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for fam in sorted({_family(r) for r in rows}):
+        pts = {}
+        for r in rows:
+            if _family(r) == fam and (r["bits"] not in pts or r["nmse_ad_db"] < pts[r["bits"]]):
+                pts[r["bits"]] = r["nmse_ad_db"]
+        ax.plot(sorted(pts), [pts[b] for b in sorted(pts)], marker="o", label=f"{fam} (ours, best run)")
+    if preset == "paper-cdl-c":
+        ref = PAPER["diffusion (Kim et al.)"]
+        ax.plot(list(ref), list(ref.values()), "k--", marker="x", label="Kim et al. (paper)")
+    for (k, v), ls in zip(references.items(), (":", "-."), strict=True):
+        ax.axhline(v, color="gray", ls=ls, lw=1, label=k)
+    ax.set(xlabel="payload [bits]", ylabel="NMSE, angular-delay [dB]",
+           title=f"{preset}, prediction {test.scenario.horizon * 1e3:g} ms ahead")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(args.out / "rate_distortion.png", dpi=120)
+    fig.savefig(stem.with_suffix(".png"), dpi=120)
     print("\n".join(md))
 
 

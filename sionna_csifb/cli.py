@@ -70,7 +70,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="diffusion only: eta, the weight of the VQ codebook/commitment loss (default: the size "
                         "preset's, 0.25; the paper's value is 4.5e-4)")
     t.add_argument("--min-loss-weight", type=float, default=None,
-                   help="diffusion only: floor of the eq. (7) step weight alpha_bar/(1-alpha_bar) (default 0.1)")
+                   help="diffusion only: floor of the eq. (7) step weight alpha_bar/(1-alpha_bar) (default: the size "
+                        "preset's, 1.0; the paper has none)")
     t.add_argument("--device", default=None, help="torch device (default: sionna_csifb.config.device)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="run folder: checkpoints, result.json")
