@@ -7,7 +7,8 @@ weights are at hand the NMSE of the sampler at 1, 2 and 4 steps, the CPU decodin
 and the VQ codebook use, and compares with the targets of the issue and the paper's
 reference points (Kim et al., from the authors' plot data). Two references without any
 feedback model are added: the outdated DL CSI X and the UL CSI Y used as the estimate of Z.
-Writes ``<out>/rate_distortion_<preset>.json``, a Markdown table (``.md``) and a plot (``.png``).
+Writes ``<out>/rate_distortion_<preset>.json``, a Markdown table (``.md``) and a plot
+(``docs/results/rate_distortion_<preset>.png``).
 
 Runs trained on the lent GPU are kept as their ``result.json`` alone (their metrics were
 measured there on the same, CPU-generated test set) in ``benchmarks/results/runs_gpu/``.
@@ -76,6 +77,8 @@ def main() -> None:
                     help="a folder of run folders (repeatable)")
     ap.add_argument("--test", type=Path, required=True, help="test dataset (another seed than training)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--figures", type=Path, default=Path(__file__).parents[1] / "docs" / "results",
+                    help="folder of the plot (the docs include it from there)")
     ap.add_argument("--sampler-samples", type=int, default=512,
                     help="test samples for the sampler-steps study (the main NMSE uses the whole test set)")
     args = ap.parse_args()
@@ -210,7 +213,8 @@ def main() -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(stem.with_suffix(".png"), dpi=120)
+    args.figures.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.figures / f"{stem.name}.png", dpi=120)
     print("\n".join(md))
 
 

@@ -26,7 +26,7 @@ _DIFFUSION = {
 # The VQ codebook/commitment weight. With the paper's eta = 4.5e-4 (and our unit-variance
 # inputs) the encoder's latents drift far from the codebook (latent RMS 16-48 vs codewords
 # below 1); eta = 0.25, the usual VQ-VAE commitment weight, keeps them at the codebook's scale.
-# See the codebook table of benchmarks/results/rate_distortion.md.
+# See the codebook table of benchmarks/results/rate_distortion_paper-cdl-c.md.
 CODEBOOK_WEIGHT = 0.25
 
 # Floor of the eq. (7) step weight alpha_bar/(1 - alpha_bar). The paper's weight is ~1e-4 at
