@@ -53,6 +53,35 @@ def codebook_usage(model, test, n: int) -> dict:
             "latent_rms": float(lat.pow(2).mean().sqrt()), "codeword_rms": float(np.sqrt((cb ** 2).mean()))}
 
 
+def denoiser_mse(model, test, n: int, task: str, seed: int = 0) -> dict:
+    """MSE of the U-Net's clean estimate given the true noisy target z_t, per step t (1 = least noisy).
+
+    At t = T the input is (almost) pure noise, so that step decodes the codeword (and the side
+    information) alone; the sampler starts there. A small MSE at t < T and a large one at t = T
+    says the denoiser knows the channels but the codeword carries little of the sample.
+    """
+    import numpy as np
+    import torch
+
+    from sionna_csifb.training import to_model
+
+    b = test.arrays(np.arange(min(n, len(test))))
+    x = to_model(b["x"], test.scenario)
+    target = to_model(b["z"], test.scenario) if task == "prediction" else x
+    y = to_model(b["y"], test.scenario) if model.side_info else None
+    gen = torch.Generator(device=target.device).manual_seed(seed)
+    out = {}
+    with torch.no_grad():
+        cond = model.condition(model.vq(model.encode_latent(x))["z_hat"])
+        for t in range(1, model.num_steps + 1):
+            ab = float(model.schedule.alphas_bar[t])
+            noise = torch.randn(target.shape, generator=gen, device=target.device)
+            z_t = ab ** 0.5 * target + (1 - ab) ** 0.5 * noise
+            z0 = model.denoise(z_t, torch.full((len(x),), float(t), device=x.device), cond, y)
+            out[t] = float(((z0 - target) ** 2).mean() / (target ** 2).mean())
+    return out
+
+
 def _row(res_file: Path, r: dict) -> dict:
     cfg = r["model_config"]
     return {"run": str(res_file.parent), "model": r["model"], "size": r["size"],
@@ -109,6 +138,8 @@ def main() -> None:
                 m.load_weights(res_file.parent / "checkpoint.weights.h5")
                 m.eval()
                 row["codebook"] = codebook_usage(m, test, args.sampler_samples)
+                row["denoiser_nmse_given_true_z_t"] = denoiser_mse(m, test, args.sampler_samples,
+                                                                   r["training_config"]["task"])
                 row["sampler_steps"] = {}
                 for n in (1, 2, 4):
                     t0 = time.perf_counter()
@@ -182,6 +213,12 @@ def main() -> None:
             c = r["codebook"]
             md.append(f"| `{r['run']}` | {r['codebook_weight']:g} | {c['index_entropy_bits']:.2f} / "
                       f"{c['bits_per_index']} | {c['latent_rms']:.1f} | {c['codeword_rms']:.2f} |")
+        md += ["", "Denoiser NMSE (dB) given the *true* noisy target z_t, per diffusion step (t = 4: pure noise, "
+               "so the codeword and side information alone; the sampler starts there from z_T = 0):", "",
+               "| run | t = 1 | t = 2 | t = 3 | t = 4 |", "|---|---|---|---|---|"]
+        for r in samp:
+            cells = [f"{10 * np.log10(v):.1f}" for v in r["denoiser_nmse_given_true_z_t"].values()]
+            md.append(f"| `{r['run']}` | " + " | ".join(cells) + " |")
     md += ["", "Targets (best run of each kind):", "", "| target | measured | goal | met |", "|---|---|---|---|"]
     for k, v in targets.items():
         if "gain_db" in v:

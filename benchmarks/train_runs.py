@@ -36,6 +36,7 @@ PLANS: dict[str, dict[str, tuple]] = {
         **{f"diffusion-{b}-si-floor1": (*_DIFF, b, True, 1200, 128, _F1) for b in (64, 128)},
         **{f"diffusion-{b}-nosi-floor1": (*_DIFF, b, False, 1200, 128, _F1) for b in (64, 128, 192, 256)},
         "diffusion-128-nosi-floor0.1": (*_DIFF, 128, False, 1200, 128, _F01),
+        "diffusion-128-nosi-floor5": (*_DIFF, 128, False, 1200, 128, ["--min-loss-weight", "5.0"]),
         **{f"paper-diffusion-{b}-si-floor0.1": ("diffusion", "paper", b, True, 800, 64, _F01) for b in (64, 128, 256)},
         **{f"csinet-{b}-si": ("csinet", "small", b, True, 2000, 64, []) for b in (64, 128, 192, 256)},
         "csinet-128-nosi": ("csinet", "small", 128, False, 2000, 64, []),
