@@ -233,7 +233,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
     for fam in sorted({_family(r) for r in rows}):
         pts = {}
         for r in rows:
@@ -248,7 +248,7 @@ def main() -> None:
     ax.set(xlabel="payload [bits]", ylabel="NMSE, angular-delay [dB]",
            title=f"{preset}, prediction {test.scenario.horizon * 1e3:g} ms ahead")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     args.figures.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.figures / f"{stem.name}.png", dpi=120)
