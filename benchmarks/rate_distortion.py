@@ -53,8 +53,8 @@ def codebook_usage(model, test, n: int) -> dict:
             "latent_rms": float(lat.pow(2).mean().sqrt()), "codeword_rms": float(np.sqrt((cb ** 2).mean()))}
 
 
-def denoiser_mse(model, test, n: int, task: str, seed: int = 0) -> dict:
-    """MSE of the U-Net's clean estimate given the true noisy target z_t, per step t (1 = least noisy).
+def denoiser_nmse(model, test, n: int, task: str, seed: int = 0) -> dict:
+    """NMSE of the U-Net's clean estimate given the true noisy target z_t, per step t (1 = least noisy).
 
     At t = T the input is (almost) pure noise, so that step decodes the codeword (and the side
     information) alone; the sampler starts there. A small MSE at t < T and a large one at t = T
@@ -138,7 +138,7 @@ def main() -> None:
                 m.load_weights(res_file.parent / "checkpoint.weights.h5")
                 m.eval()
                 row["codebook"] = codebook_usage(m, test, args.sampler_samples)
-                row["denoiser_nmse_given_true_z_t"] = denoiser_mse(m, test, args.sampler_samples,
+                row["denoiser_nmse_given_true_z_t"] = denoiser_nmse(m, test, args.sampler_samples,
                                                                    r["training_config"]["task"])
                 row["sampler_steps"] = {}
                 for n in (1, 2, 4):
