@@ -55,7 +55,7 @@ def main() -> None:
     import sionna_csifb  # noqa: F401  (selects the Keras backend)
     from sionna_csifb.data.hdf5 import CSIDataset
     from sionna_csifb.models.sizes import build_model
-    from sionna_csifb.training import to_model
+    from sionna_csifb.training import packed_batch
 
     test = CSIDataset(args.test)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
@@ -64,16 +64,16 @@ def main() -> None:
         r = json.loads(res.read_text())
         if r["model"] != "diffusion" or (args.only and res.parent.name not in args.only.split(",")):
             continue
-        m = build_model("diffusion", r["model_config"])
+        m = build_model("diffusion", r["model_config"], test.scenario)
         m.load_weights(res.parent / "checkpoint.weights.h5")
         m.eval()
         params = int(sum(p.numel() for p in m.parameters()))
         for bs in batch_sizes:
             b = test.arrays(np.arange(bs) % len(test))
             with torch.no_grad():
-                x = to_model(b["x"], test.scenario)
-                y = to_model(b["y"], test.scenario) if m.side_info else None
-                bits = m.encode_bits(x)
+                pb = packed_batch(m, b, test.scenario)
+                y = pb["y"] if m.side_info else None
+                bits = m.encode_bits(pb["x"])
                 for steps in (1, 2, 4):
                     t, _ = best_time(lambda: m.decode_bits(bits, y, num_inference_steps=steps))  # noqa: B023
                     rows.append({"run": res.parent.name, "size": r["size"], "parameters": params, "batch_size": bs,

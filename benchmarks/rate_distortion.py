@@ -40,11 +40,11 @@ def codebook_usage(model, test, n: int) -> dict:
     import numpy as np
     import torch
 
-    from sionna_csifb.training import to_model
+    from sionna_csifb.training import packed_batch
 
     b = test.arrays(np.arange(min(n, len(test))))
     with torch.no_grad():
-        lat = model.encode_latent(to_model(b["x"], test.scenario))
+        lat = model.encode_latent(packed_batch(model, b, test.scenario)["x"])
         idx = keras.ops.convert_to_numpy(model.vq.nearest(lat)).ravel()
     p = np.bincount(idx, minlength=model.vq.num_codewords) / idx.size
     ent = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
@@ -63,12 +63,13 @@ def denoiser_nmse(model, test, n: int, task: str, seed: int = 0) -> dict:
     import numpy as np
     import torch
 
-    from sionna_csifb.training import to_model
+    from sionna_csifb.training import packed_batch
 
     b = test.arrays(np.arange(min(n, len(test))))
-    x = to_model(b["x"], test.scenario)
-    target = to_model(b["z"], test.scenario) if task == "prediction" else x
-    y = to_model(b["y"], test.scenario) if model.side_info else None
+    pb = packed_batch(model, b, test.scenario)
+    x = pb["x"]
+    target = pb["z"] if task == "prediction" else x
+    y = pb["y"] if model.side_info else None
     gen = torch.Generator(device=target.device).manual_seed(seed)
     out = {}
     with torch.no_grad():
@@ -134,7 +135,7 @@ def main() -> None:
                 continue
             row = _row(res_file, r)
             if r["model"] == "diffusion" and row["weights"]:
-                m = build_model("diffusion", r["model_config"])
+                m = build_model("diffusion", r["model_config"], test.scenario)
                 m.load_weights(res_file.parent / "checkpoint.weights.h5")
                 m.eval()
                 row["codebook"] = codebook_usage(m, test, args.sampler_samples)

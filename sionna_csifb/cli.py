@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args) -> int:
     from .config import config
     from .data.hdf5 import CSIDataset
-    from .models.sizes import build_model, model_config
+    from .models.sizes import build_model, csi_format, model_config
     from .training import TrainingConfig, evaluate_model, train
 
     config.seed = args.seed
@@ -134,6 +134,7 @@ def _train(args) -> int:
     scen = train_ds.scenario
     mcfg = model_config(args.model, args.size, args.bits, side_info=not args.no_side_info,
                         input_size=(scen.num_bs_ant, scen.num_taps))
+    mcfg.update(csi_format(scen))
     for flag, key in (("codebook-weight", "codebook_weight"), ("min-loss-weight", "min_loss_weight")):
         value = getattr(args, key)
         if value is None:

@@ -25,9 +25,10 @@ import torch
 from ._validation import check_choice, check_positive_int
 from .config import config
 from .csi.scenario import Scenario
+from .csi.transforms import from_angular_delay, to_angular_delay
 from .data.hdf5 import CSIDataset
 
-__all__ = ["TrainingConfig", "train", "evaluate_model", "ad_scale", "to_model", "from_model"]
+__all__ = ["TrainingConfig", "train", "evaluate_model", "batch_to_csi", "packed_batch"]
 
 
 @dataclass
@@ -56,25 +57,19 @@ class TrainingConfig:
         check_choice(self.task, "task", ("prediction", "reconstruction"))
 
 
-def ad_scale(scenario: Scenario) -> float:
-    """Factor that gives the angular-delay entries of a normalised channel unit variance.
-
-    A spatial-frequency channel with unit mean power per entry has energy N F; the crop keeps
-    most of it in N T complex (2 N T real) entries, so each real entry has variance about
-    F / (2 T).
-    """
-    return math.sqrt(2 * scenario.num_taps / scenario.num_subcarriers)
+def batch_to_csi(batch: dict, scenario: Scenario) -> dict:
+    """A dataset batch's cropped angular-delay ``x``, ``y``, ``z`` as the complex
+    spatial-frequency CSI the codecs take (the crop is exact, so a codec's own crop returns them)."""
+    f, ws = scenario.num_subcarriers, scenario.window_start
+    return {k: from_angular_delay(batch[k], f, ws) for k in ("x", "y", "z")}
 
 
-def to_model(g: torch.Tensor, scenario: Scenario) -> torch.Tensor:
-    """Complex angular-delay `[B, N, T]` -> scaled real channels-last `[B, N, T, 2]`."""
-    return torch.view_as_real(g.resolve_conj()).float() * ad_scale(scenario)
-
-
-def from_model(x: torch.Tensor, scenario: Scenario) -> torch.Tensor:
-    """Inverse of :func:`to_model`."""
-    x = x / ad_scale(scenario)
-    return torch.complex(x[..., 0].contiguous(), x[..., 1].contiguous())
+def packed_batch(model, batch: dict, scenario: Scenario) -> dict:
+    """A dataset batch as the codec's packed tensors: ``x`` (normalised by its own crop RMS),
+    ``z`` in the units of ``x``, ``y`` by its own RMS; for diagnostics at the packed level."""
+    c = batch_to_csi(batch, scenario)
+    x, s = model.pack(c["x"])
+    return {"x": x, "z": model.pack(c["z"], scale=s)[0], "y": model.pack(c["y"])[0]}
 
 
 def _lr(step: int, cfg: TrainingConfig) -> float:
@@ -118,12 +113,11 @@ def train(model, dataset: CSIDataset, cfg: TrainingConfig, out_dir: str | Path, 
             epoch += 1
             it = dataset.batches(cfg.batch_size, seed=cfg.seed * 100_003 + epoch, drop_last=True, real=False)
             continue
-        x = to_model(b["x"], scen)
-        y = to_model(b["y"], scen) if use_side else None
-        target = to_model(b["z"], scen) if cfg.task == "prediction" else x
+        c = batch_to_csi(b, scen)
         for g in opt.param_groups:
             g["lr"] = _lr(step, cfg)
-        loss = model(x, y, target, training=True)["loss"]
+        loss = model.training_loss(c["x"], c["y"] if use_side else None,
+                                   c["z"] if cfg.task == "prediction" else None)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower the learning rate.")
         opt.zero_grad(set_to_none=True)
@@ -151,7 +145,8 @@ def train(model, dataset: CSIDataset, cfg: TrainingConfig, out_dir: str | Path, 
 @torch.no_grad()
 def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_size: int = 256,
                    num_inference_steps: int | None = None, max_samples: int | None = None) -> dict:
-    """NMSE of the model's decoded estimate (through the real bits) on a dataset.
+    """NMSE of the model's decoded estimate (through the real bits: ``compress`` then
+    ``decompress``) on a dataset.
 
     Returns:
         dict: ``nmse_ad_db`` (cropped angular-delay domain, as the paper), ``nmse_sf_db``
@@ -166,13 +161,14 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
     for b in dataset.batches(batch_size, shuffle=False, real=False):
         if max_samples is not None and sum(len(a) for a in ad) >= max_samples:
             break
-        x = to_model(b["x"], scen)
-        y = to_model(b["y"], scen) if use_side else None
-        bits = model.encode_bits(x)
+        c = batch_to_csi(b, scen)
+        bits = model.compress(c["x"])
         nb = int(bits.shape[1])
         t0 = time.perf_counter()
-        est = from_model(model.decode_bits(bits, y, num_inference_steps=num_inference_steps), scen)
+        est = model.decompress(bits, c["y"] if use_side else None, num_inference_steps=num_inference_steps)
         t_dec += time.perf_counter() - t0
+        # back to the dataset's units: the UE's normalisation scale (known here, never sent)
+        est = to_angular_delay(est, scen.num_taps, scen.window_start) * model.pack(c["x"])[1][:, None, None]
         target = b["z"] if task == "prediction" else b["x"]
         e = b["energy"][:, 2] if task == "prediction" else b["energy"][:, 0]
         ad.append(nmse(target, est.to(target.dtype)))

@@ -2,12 +2,17 @@
 
 The files (``DATA_Htrainin.mat``, ``DATA_Htestout.mat``, ...) hold a real matrix ``HT``
 of shape `[N, 2048]`: per sample the real part then the imaginary part of the
-32 (delay) x 32 (angle) angular-delay matrix, row-major, each shifted by +0.5 into
-[0, 1]. The ``DATA_HtestFin_all.mat`` files hold ``HF_all``, complex `[N, 125 * 32]`:
-125 subcarriers x 32 antennas. Nothing is downloaded: pass files you have.
+32 (angle) x 32 (delay) angular-delay matrix, row-major (the delay index fastest), each
+shifted by +0.5 into [0, 1]: CsiNet's and CRNet's code reshape a row to (2, 32, 32) and take
+the FFT along the last (delay) axis. The ``DATA_HtestFin_all.mat`` files hold ``HF_all``,
+complex `[N, 32 * 125]`: 32 antennas x 125 subcarriers, row-major (the subcarrier fastest);
+it is the FFT of the zero-padded delay axis (257 points) of the same samples, first 125
+subcarriers. Nothing is downloaded: pass files you have.
 
 The loader returns this package's layout, complex `[N, num_ant, num_taps]` (angle first)
-for ``HT`` and `[N, num_ant, num_subcarriers]` for ``HF_all``, with the 0.5 offset removed.
+for ``HT`` and `[N, num_ant, num_subcarriers]` for ``HF_all``, with the 0.5 offset removed:
+both are the files' own order, so ``np.fft.fft(ht, 257, axis=-1)[..., :125]`` equals
+``hf`` for matching samples.
 MATLAB v5 files are read with SciPy, v7.3 (HDF5) files with h5py.
 """
 
@@ -88,10 +93,10 @@ def load_cost2100(path: str | os.PathLike, key: str | None = None) -> torch.Tens
     if key == "HF_all":
         if a.shape[1] % _SIDE:
             raise ValueError(f"{path}:HF_all width must be a multiple of {_SIDE}, got {a.shape[1]}.")
-        h = a.astype(np.complex64).reshape(n, a.shape[1] // _SIDE, _SIDE)  # [N, subcarrier, antenna]
+        h = a.astype(np.complex64).reshape(n, _SIDE, a.shape[1] // _SIDE)  # [N, antenna, subcarrier]
     else:
         if np.iscomplexobj(a) or a.shape[1] != 2 * _SIDE * _SIDE:
             raise ValueError(f"{path}:{key} must be real [N, {2 * _SIDE * _SIDE}], got {a.dtype} {a.shape}.")
-        a = a.astype(np.float32).reshape(n, 2, _SIDE, _SIDE) - 0.5  # [N, re/im, delay, angle]
+        a = a.astype(np.float32).reshape(n, 2, _SIDE, _SIDE) - 0.5  # [N, re/im, angle, delay]
         h = (a[:, 0] + 1j * a[:, 1]).astype(np.complex64)
-    return torch.from_numpy(np.ascontiguousarray(np.swapaxes(h, -1, -2)))
+    return torch.from_numpy(np.ascontiguousarray(h))

@@ -21,6 +21,7 @@ from keras import layers, ops
 from .._validation import check_choice, check_positive_int
 from ..quantization.scalar import UniformQuantizer
 from ..quantization.vector import bits_to_indices, indices_to_bits
+from .codec import LearnedCodec, as_bits
 
 __all__ = ["QuantizedAutoencoder"]
 
@@ -39,8 +40,9 @@ def _run(seq, x, training):
 
 
 @keras.saving.register_keras_serializable(package="sionna_csifb")
-class QuantizedAutoencoder(keras.Model):
-    """CsiNet or CRNet with a uniformly quantised latent and optional side information.
+class QuantizedAutoencoder(LearnedCodec):
+    """CsiNet or CRNet with a uniformly quantised latent and optional side information, a
+    :class:`~sionna_csifb.models.codec.LearnedCodec`.
 
     Args:
         architecture: "csinet" or "crnet".
@@ -48,18 +50,24 @@ class QuantizedAutoencoder(keras.Model):
         bits_per_value: int. Uniform quantiser resolution (paper: 6).
         input_size: tuple (H, W). Angular-delay grid.
         side_info: bool. Give the decoder the UL CSI.
+        num_subcarriers, window_start: the crop (see :class:`~sionna_csifb.models.codec.LearnedCodec`).
 
     Examples:
-        >>> m = QuantizedAutoencoder("crnet", num_bits=24, input_size=(8, 8))
-        >>> x = keras.ops.zeros((2, 8, 8, 2))
-        >>> bits = m.encode_bits(x)
-        >>> tuple(bits.shape), tuple(m.decode_bits(bits, x).shape)
-        ((2, 24), (2, 8, 8, 2))
+        >>> import numpy as np
+        >>> m = QuantizedAutoencoder("crnet", num_bits=24, input_size=(8, 8), num_subcarriers=20)
+        >>> h = keras.ops.convert_to_tensor(np.ones((2, 8, 20), dtype="complex64"))
+        >>> bits = m.compress(h)
+        >>> tuple(bits.shape), tuple(m.decompress(bits, h).shape)
+        ((2, 24), (2, 8, 20))
+        >>> out = m(h, h, training=True, channel=lambda b: 0.9 * b + 0.05)   # a soft-bit channel
+        >>> tuple(out["h_hat"].shape), tuple(m.training_loss(h, h).shape)
+        ((2, 8, 20), ())
     """
 
     def __init__(self, architecture: str = "csinet", num_bits: int = 128, bits_per_value: int = 6,
-                 input_size=(32, 32), side_info: bool = True, **kwargs) -> None:
-        super().__init__(**kwargs)
+                 input_size=(32, 32), side_info: bool = True, num_subcarriers: int | None = None,
+                 window_start: int = 0, **kwargs) -> None:
+        super().__init__(num_subcarriers=num_subcarriers, window_start=window_start, **kwargs)
         self.architecture = check_choice(architecture, "architecture", ("csinet", "crnet"))
         self.num_bits = check_positive_int(num_bits, "num_bits")
         self.bits_per_value = check_positive_int(bits_per_value, "bits_per_value")
@@ -82,6 +90,7 @@ class QuantizedAutoencoder(keras.Model):
             self.dec_head = _conv(2, 5)
             self.blocks = [[_conv(7, 3) + _conv(7, (1, 9)) + _conv(7, (9, 1)), _conv(7, (1, 5)) + _conv(7, (5, 1)),
                             _conv(2, 1, act=False)] for _ in range(2)]
+        self._init_packing()
 
     @property
     def payload_bits(self) -> int:
@@ -119,19 +128,29 @@ class QuantizedAutoencoder(keras.Model):
                 h = ops.where(h > 0, h, 0.3 * h)
         return self.out_conv(h)
 
-    def call(self, x, y=None, target=None, training=False):
-        """Training forward pass: dict ``loss`` (MSE to the target) and ``mse``."""
-        target = x if target is None else target
-        c = self.quantizer(self.encode_latent(x, training))["z_hat"]
-        mse = ops.mean((self.decode_latent(c, y, training) - target) ** 2)
-        return {"loss": mse, "mse": mse}
+    # ---- the codec contract (packed level) ----------------------------------------------
+    def forward_packed(self, x, y=None, training=False, channel=None, num_inference_steps=None):
+        """Differentiable pass: tanh latent, uniform quantiser with straight-through gradient (or
+        its bits, relaxed, through ``channel``), decoder."""
+        c = self.encode_latent(x, training)
+        if channel is None:
+            c_hat = self.quantizer(c)["z_hat"]
+        else:
+            c_hat = self.quantizer.from_soft_bits(channel(self.quantizer.relaxed_bits(c)))
+        return {"x_hat": self.decode_latent(c_hat, y, training), "aux_loss": ops.zeros(())}
+
+    def compress_packed(self, x):
+        return self.encode_bits(x)
+
+    def decompress_packed(self, payload, y=None, num_inference_steps=None):
+        return self.decode_bits(as_bits(payload, self.payload_bits), y)
 
     def encode_bits(self, x):
-        """`[batch, H, W, 2]` -> bits `[batch, payload_bits]` int32."""
+        """Packed `[batch, H, W, 2]` -> bits `[batch, payload_bits]` int32."""
         return indices_to_bits(self.quantizer.indices(self.encode_latent(x)), self.bits_per_value)
 
     def decode_bits(self, bits, y=None, num_inference_steps=None):
-        """bits `[batch, payload_bits]` (+ UL CSI) -> estimate `[batch, H, W, 2]`."""
+        """bits `[batch, payload_bits]` (+ packed UL CSI) -> packed estimate `[batch, H, W, 2]`."""
         if tuple(bits.shape)[1:] != (self.payload_bits,):
             raise ValueError(f"`bits` must be [batch, {self.payload_bits}], got {tuple(bits.shape)}.")
         return self.decode_latent(self.quantizer.dequantize(bits_to_indices(bits, self.bits_per_value)), y)

@@ -28,13 +28,19 @@ from ..diffusion.samplers import ddim_sample
 from ..diffusion.schedules import CosineSchedule
 from ..layers.blocks import ConditionalUNet, Downsample, ResnetBlock, Upsample
 from ..quantization.vector import VectorQuantizer, bits_to_indices, indices_to_bits
+from .codec import LearnedCodec, as_bits
 
 __all__ = ["DiffusionCodec"]
 
 
 @keras.saving.register_keras_serializable(package="sionna_csifb")
-class DiffusionCodec(keras.Model):
-    """VQ encoder + conditional diffusion decoder (see module docstring).
+class DiffusionCodec(LearnedCodec):
+    """VQ encoder + conditional diffusion decoder (see module docstring), a :class:`LearnedCodec`.
+
+    ``call(h, side_info, training=True)`` returns, besides the estimate (from a 1-step sampler
+    unless ``num_inference_steps`` is given), the decoder's conditioning so that
+    :meth:`objective` can add the eq. (7) denoising term; :meth:`training_loss` skips the
+    sampler altogether.
 
     Args:
         num_bits: int. Payload per sample; must be (H/4)(W/4) times a whole number of bits.
@@ -49,22 +55,27 @@ class DiffusionCodec(keras.Model):
         codebook_weight: float. eta in eq. (7) (paper: 4.5e-4).
         min_loss_weight: float. Floor of the eq. (7) step weight.
         seed: int or None.
+        num_subcarriers, window_start: the crop (see :class:`LearnedCodec`).
 
     Examples:
+        >>> import numpy as np
         >>> m = DiffusionCodec(num_bits=8, input_size=(8, 8), encoder_channels=(8, 8), cond_channels=4,
-        ...                    unet_width=8, unet_mults=(1, 2))
-        >>> x = keras.ops.zeros((2, 8, 8, 2))
-        >>> bits = m.encode_bits(x)
-        >>> tuple(bits.shape), tuple(m.decode_bits(bits, x, num_inference_steps=2).shape)
-        ((2, 8), (2, 8, 8, 2))
+        ...                    unet_width=8, unet_mults=(1, 2), num_subcarriers=24, seed=0)
+        >>> h = keras.ops.convert_to_tensor(np.ones((2, 8, 24), dtype="complex64"))
+        >>> bits = m.compress(h)
+        >>> tuple(bits.shape), tuple(m.decompress(bits, h, num_inference_steps=2).shape)
+        ((2, 8), (2, 8, 24))
+        >>> out = m(h, h, training=True)
+        >>> tuple(out["h_hat"].shape), float(m.objective(out, h)) > 0
+        ((2, 8, 24), True)
     """
 
     def __init__(self, num_bits: int = 128, input_size=(32, 32), encoder_channels=(64, 128), cond_channels: int = 8,
                  unet_width: int = 64, unet_mults=(1, 2, 3, 4), attention_levels=None, side_info: bool = True,
                  num_steps: int = 4,
                  codebook_weight: float = 4.5e-4, min_loss_weight: float = 0.1, seed: int | None = None,
-                 **kwargs) -> None:
-        super().__init__(**kwargs)
+                 num_subcarriers: int | None = None, window_start: int = 0, **kwargs) -> None:
+        super().__init__(num_subcarriers=num_subcarriers, window_start=window_start, **kwargs)
         self.num_bits = check_positive_int(num_bits, "num_bits")
         self.input_size = tuple(check_positive_int(s, "input_size") for s in input_size)
         if len(self.input_size) != 2 or any(s % 4 for s in self.input_size):
@@ -93,6 +104,11 @@ class DiffusionCodec(keras.Model):
                                     attention_levels=self.attention_levels)
         self.schedule = CosineSchedule(self.num_steps)
         self._seed_gen = keras.random.SeedGenerator(seed)
+        self._init_packing()
+
+    @property
+    def payload_bits(self) -> int:
+        return self.num_bits
 
     # ---- pieces ----------------------------------------------------------------------
     def _check_input(self, x, name):
@@ -122,30 +138,59 @@ class DiffusionCodec(keras.Model):
             parts.append(y)
         return self.unet(ops.concatenate(parts, axis=-1), t)
 
-    # ---- training --------------------------------------------------------------------
-    def call(self, x, y=None, target=None, training=False):
-        """Training forward pass: returns dict ``loss``, ``mse`` (weighted), ``vq_loss``."""
-        target = x if target is None else target
-        q = self.vq(self.encode_latent(x), training=training)
-        cond = self.condition(q["z_hat"])
-        b = ops.shape(x)[0]
+    # ---- the codec contract (packed level) ----------------------------------------------
+    def forward_packed(self, x, y=None, training=False, channel=None, num_inference_steps=None, sample=True):
+        """Differentiable pass: VQ with straight-through gradient (or soft bits through
+        ``channel``), conditioning, and ``num_inference_steps`` sampler steps (None: 1 when
+        training, all T otherwise; ``sample=False`` skips the sampler)."""
+        lat = self.encode_latent(x)
+        q = self.vq(lat, training=training)
+        z_hat = q["z_hat"]
+        if channel is not None:
+            z_hat = self.vq.lookup_soft_bits(channel(self.vq.relaxed_bits(lat)), tuple(lat.shape[1:3]))
+        cond = self.condition(z_hat)
+        steps = num_inference_steps if num_inference_steps is not None else (1 if training else None)
+        x_hat = None
+        if sample:
+            x_hat = ddim_sample(lambda z, t: self.denoise(z, t, cond, y), tuple(x.shape), self.schedule, steps)
+        return {"x_hat": x_hat, "aux_loss": self.codebook_weight * q["loss"], "vq_loss": q["loss"],
+                "cond": cond, "y": y}
+
+    def objective(self, outputs, target):
+        """Eq. (7): step-weighted x0-prediction error at a random step t, plus eta * L_cb."""
+        z0_true, _ = self.pack(target, "target", scale=outputs["scale"])
+        cond, y = outputs["cond"], outputs["y"]
+        b = ops.shape(z0_true)[0]
         t = keras.random.randint((b,), 1, self.num_steps + 1, seed=self._seed_gen)
         ab = ops.take(ops.convert_to_tensor(self.schedule.alphas_bar, dtype="float32"), t)
-        noise = keras.random.normal(ops.shape(target), seed=self._seed_gen)
-        z_t = ops.sqrt(ab)[:, None, None, None] * target + ops.sqrt(1 - ab)[:, None, None, None] * noise
+        noise = keras.random.normal(ops.shape(z0_true), seed=self._seed_gen)
+        z_t = ops.sqrt(ab)[:, None, None, None] * z0_true + ops.sqrt(1 - ab)[:, None, None, None] * noise
         z0 = self.denoise(z_t, ops.cast(t, "float32"), cond, y)
         w = ops.maximum(ab / (1 - ab), self.min_loss_weight)
-        mse = ops.mean(w * ops.mean((z0 - target) ** 2, axis=(1, 2, 3)))
-        return {"loss": mse + self.codebook_weight * q["loss"], "mse": mse, "vq_loss": q["loss"]}
+        return ops.mean(w * ops.mean((z0 - z0_true) ** 2, axis=(1, 2, 3))) + outputs["aux_loss"]
+
+    def training_loss(self, h, side_info=None, target=None):
+        """Eq. (7) on one batch, without running the sampler."""
+        h, side_info = self._split(h, side_info)
+        x, scale = self.pack(h)
+        out = self.forward_packed(x, self.pack_side_info(side_info), training=True, sample=False)
+        out["scale"] = scale
+        return self.objective(out, h if target is None else target)
+
+    def compress_packed(self, x):
+        return self.encode_bits(x)
+
+    def decompress_packed(self, payload, y=None, num_inference_steps=None):
+        return self.decode_bits(as_bits(payload, self.num_bits), y, num_inference_steps=num_inference_steps)
 
     # ---- coding ----------------------------------------------------------------------
     def encode_bits(self, x):
-        """`[batch, H, W, 2]` -> bits `[batch, num_bits]` int32 (latent indices, MSB first)."""
+        """Packed `[batch, H, W, 2]` -> bits `[batch, num_bits]` int32 (latent indices, MSB first)."""
         idx = self.vq.nearest(self.encode_latent(x))
         return indices_to_bits(ops.reshape(idx, (ops.shape(x)[0], -1)), self.bits_per_index)
 
     def decode_bits(self, bits, y=None, num_inference_steps: int | None = None):
-        """bits `[batch, num_bits]` (+ UL CSI) -> estimate `[batch, H, W, 2]`."""
+        """bits `[batch, num_bits]` (+ packed UL CSI) -> packed estimate `[batch, H, W, 2]`."""
         if tuple(bits.shape)[1:] != (self.num_bits,):
             raise ValueError(f"`bits` must be [batch, {self.num_bits}], got {tuple(bits.shape)}.")
         b = ops.shape(bits)[0]
@@ -162,5 +207,3 @@ class DiffusionCodec(keras.Model):
                 "attention_levels": self.attention_levels, "side_info": self.side_info,
                 "num_steps": self.num_steps, "codebook_weight": self.codebook_weight,
                 "min_loss_weight": self.min_loss_weight, "seed": self.seed}
-
-

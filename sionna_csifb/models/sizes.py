@@ -11,7 +11,7 @@ from typing import Any
 
 from .._validation import check_choice
 
-__all__ = ["model_config", "build_model", "MODEL_CLASSES"]
+__all__ = ["model_config", "build_model", "csi_format", "MODEL_CLASSES"]
 
 MODEL_CLASSES = ("diffusion", "csinet", "crnet")
 
@@ -50,16 +50,18 @@ def model_config(model: str, size: str, num_bits: int, side_info: bool = True,
             "side_info": side_info}
 
 
-def build_model(model: str, config: dict[str, Any]):
-    """Instantiate and build (on a dummy batch) a model from its class name and config."""
-    import keras
+def csi_format(scenario) -> dict[str, int]:
+    """The crop arguments of a model for a scenario's CSI (``num_subcarriers``, ``window_start``)."""
+    return {"num_subcarriers": int(scenario.num_subcarriers), "window_start": int(scenario.window_start)}
 
+
+def build_model(model: str, config: dict[str, Any], scenario=None):
+    """Instantiate and build a model from its class name and config (+ the scenario's crop)."""
     from .csinet import QuantizedAutoencoder
     from .diffusion_codec import DiffusionCodec
 
     check_choice(model, "model", MODEL_CLASSES)
+    config = {**config, **(csi_format(scenario) if scenario is not None else {})}
     m = DiffusionCodec(**config) if model == "diffusion" else QuantizedAutoencoder(**config)
-    h, w = config["input_size"]
-    x = keras.ops.zeros((2, h, w, 2))
-    m(x, x if config.get("side_info", True) else None, x)
+    m.build()
     return m

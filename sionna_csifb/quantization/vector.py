@@ -96,14 +96,44 @@ class VectorQuantizer(layers.Layer):
         """Indices of the nearest codewords, `[batch, ...]` int32."""
         self._ensure_built()
         flat = ops.reshape(c, (-1, self.codeword_dim))
-        d = (ops.sum(flat ** 2, axis=1, keepdims=True) - 2 * ops.matmul(flat, ops.transpose(self.codebook))
-             + ops.sum(self.codebook ** 2, axis=1)[None, :])
-        return ops.reshape(ops.cast(ops.argmin(d, axis=1), "int32"), ops.shape(c)[:-1])
+        return ops.reshape(ops.cast(ops.argmin(self._distances(flat), axis=1), "int32"), ops.shape(c)[:-1])
 
     def lookup(self, indices):
         """Codewords for indices: `[batch, ...]` -> `[batch, ..., codeword_dim]`."""
         self._ensure_built()
         return ops.take(self.codebook, ops.cast(indices, "int32"), axis=0)
+
+    def _distances(self, flat):
+        return (ops.sum(flat ** 2, axis=1, keepdims=True) - 2 * ops.matmul(flat, ops.transpose(self.codebook))
+                + ops.sum(self.codebook ** 2, axis=1)[None, :])
+
+    def _index_bits(self):
+        """`[num_codewords, bits_per_index]` float: the bits of every index, MSB first."""
+        return ops.cast(indices_to_bits(ops.arange(self.num_codewords, dtype="int32")[:, None],
+                                        self.bits_per_index), "float32")
+
+    def relaxed_bits(self, c, temperature: float = 1.0):
+        """Bits of the nearest codewords, `[batch, n * bits_per_index]` float 0/1, whose gradient
+        is that of the soft assignment ``softmax(-||c - e_i||^2 / temperature)`` (soft-to-hard VQ):
+        the relaxation used when the payload crosses a user's differentiable channel."""
+        self._ensure_built()
+        flat = ops.reshape(c, (-1, self.codeword_dim))
+        d = self._distances(flat)
+        ib = self._index_bits()
+        soft = ops.matmul(ops.softmax(-d / temperature, axis=-1), ib)
+        hard = ops.take(ib, ops.argmin(d, axis=1), axis=0)
+        return ops.reshape(hard + soft - ops.stop_gradient(soft), (ops.shape(c)[0], -1))
+
+    def lookup_soft_bits(self, p, latent_shape):
+        """Expected codewords given bit probabilities `[batch, n * bits_per_index]` (P(bit = 1)):
+        each index's probability is the product of its bits'; hard bits give :meth:`lookup`.
+        Returns `[batch, *latent_shape, codeword_dim]`."""
+        self._ensure_built()
+        pb = ops.reshape(ops.cast(p, "float32"), (-1, 1, self.bits_per_index))
+        ib = self._index_bits()[None]
+        prob = ops.prod(ib * pb + (1 - ib) * (1 - pb), axis=-1)            # [M, num_codewords]
+        e = ops.matmul(prob, self.codebook)
+        return ops.reshape(e, (ops.shape(p)[0], *latent_shape, self.codeword_dim))
 
     def call(self, c, training=False):
         idx = self.nearest(c)

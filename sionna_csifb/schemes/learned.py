@@ -1,11 +1,10 @@
-"""Learned digital feedback schemes: a trained model behind the scheme interface.
+"""Learned feedback schemes: a thin adapter from the learned-codec contract to ``FeedbackScheme``.
 
-The UE crops the measured CSI to the angular-delay domain, scales it
-(:func:`sionna_csifb.training.to_model`), and the model's encoder turns it into bits (VQ
-indices or uniformly quantised latents: the payload is exactly the model's bit count). The
-BS decodes the bits, with the UL CSI as side information if the model uses it, and returns
-to the spatial-frequency domain. Shipped weights register themselves under their manifest
-names (``list_schemes()``).
+``encode`` is the codec's ``compress`` (the UE crops, normalises and encodes: the payload is
+exactly the model's bit count, and invariant to the channel's scale), ``decode`` its
+``decompress`` with the UL CSI as side information if the model uses it. Shipped weights
+register themselves under their manifest names (``list_schemes()``). Torch glue: the chain
+passes torch tensors.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ from __future__ import annotations
 import torch
 
 from ..csi.scenario import Scenario
-from ..csi.transforms import from_angular_delay, to_angular_delay
-from ..training import from_model, to_model
 from ..weights.registry import list_bundled, load_model
 from .base import FeedbackMessage, FeedbackScheme, SideInfo, register_scheme
 
@@ -57,20 +54,18 @@ class LearnedScheme(FeedbackScheme):
     def get_config(self) -> dict:
         return {"weights": self.weights, "num_inference_steps": self.num_inference_steps}
 
-    def _to_model(self, h: torch.Tensor, name: str) -> torch.Tensor:
+    def _check(self, h: torch.Tensor, name: str) -> torch.Tensor:
         h = self.check_csi(h, name)
-        want = self.scenario.shape_sf
+        want = self.model.csi_shape
         if tuple(h.shape[1:]) != want:
             raise ValueError(f"`{name}` must be [batch, {want[0]}, {want[1]}] for {self.weights!r} "
                              f"(scenario {self.scenario.name}), got {tuple(h.shape)}.")
-        g = to_angular_delay(h, self.scenario.num_taps, self.scenario.window_start)
-        return to_model(g, self.scenario)
+        return h
 
     @torch.no_grad()
     def encode(self, h: torch.Tensor, *, snr_db: float | None = None) -> FeedbackMessage:
-        bits = self.model.encode_bits(self._to_model(h, "h"))
-        return FeedbackMessage.from_bits(torch.as_tensor(bits).to(torch.uint8),
-                                         meta={"num_subcarriers": h.shape[-1]})
+        bits = self.model.compress(self._check(h, "h"))
+        return FeedbackMessage.from_bits(torch.as_tensor(bits).to(torch.uint8))
 
     @torch.no_grad()
     def decode(self, message: FeedbackMessage, *, side_info: SideInfo | None = None) -> torch.Tensor:
@@ -79,11 +74,9 @@ class LearnedScheme(FeedbackScheme):
             raise ValueError(f"Scheme {self.name!r} expects {nb} bits per sample.")
         y = None
         if self.side_info:
-            y = self._to_model((side_info or SideInfo()).require("h_uplink", self.name), "side_info.h_uplink")
-        est = self.model.decode_bits(message.bits[:, :nb].to(torch.int32), y,
-                                     num_inference_steps=self.num_inference_steps)
-        g = from_model(torch.as_tensor(est), self.scenario)
-        return from_angular_delay(g.to(torch.complex64), self.scenario.num_subcarriers, self.scenario.window_start)
+            y = self._check((side_info or SideInfo()).require("h_uplink", self.name), "side_info.h_uplink")
+        est = self.model.decompress(message.bits[:, :nb], y, num_inference_steps=self.num_inference_steps)
+        return torch.as_tensor(est).to(torch.complex64)
 
 
 for _name in list_bundled():

@@ -85,7 +85,10 @@ def load_model(name: str, expected_config: dict[str, Any] | None = None, directo
         if diff:
             detail = "; ".join(f"{k}: weights have {a!r}, expected {b!r}" for k, (a, b) in diff.items())
             raise WeightsError(f"weights {name!r} were made for another config ({detail}).")
-    model = build_model(entry["model"], entry["model_config"])
+    from ..csi.scenario import Scenario
+
+    scenario = Scenario.from_dict(entry["scenario"]) if "scenario" in entry else None
+    model = build_model(entry["model"], entry["model_config"], scenario)
     try:
         model.load_weights(path)
     except Exception as exc:  # a file whose layout does not match the config

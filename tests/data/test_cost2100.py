@@ -8,9 +8,15 @@ from sionna_csifb.data.cost2100 import load_cost2100
 
 
 def _csinet_layout(g: np.ndarray) -> np.ndarray:
-    """Encode complex [N, angle, delay] the way CsiNet's files store it."""
-    g_da = np.swapaxes(g, 1, 2)  # [N, delay, angle]
-    return np.concatenate([g_da.real.reshape(len(g), -1), g_da.imag.reshape(len(g), -1)], 1) + 0.5
+    """Encode complex [N, angle, delay] the way CsiNet's files store it: each row is
+    reshaped by their code to (2, 32 angle, 32 delay), the delay index fastest."""
+    return np.concatenate([g.real.reshape(len(g), -1), g.imag.reshape(len(g), -1)], 1) + 0.5
+
+
+def _hf_all(g: np.ndarray) -> np.ndarray:
+    """HF_all as CsiNet's code derives it: FFT of the delay axis zero-padded to 257, first 125
+    subcarriers, stored as rows of (32 antennas, 125 subcarriers), the subcarrier fastest."""
+    return np.fft.fft(g, 257, axis=-1)[..., :125].reshape(len(g), -1)
 
 
 @pytest.fixture
@@ -36,12 +42,23 @@ class TestLoadCost2100:
 
     def test_hf_all(self, tmp_path):
         rng = np.random.default_rng(1)
-        hf = (rng.standard_normal((2, 125, 32)) + 1j * rng.standard_normal((2, 125, 32))).astype(np.complex64)
+        hf = (rng.standard_normal((2, 32, 125)) + 1j * rng.standard_normal((2, 32, 125))).astype(np.complex64)
         p = tmp_path / "DATA_HtestFin_all.mat"
         scipy.io.savemat(p, {"HF_all": hf.reshape(2, -1)})
         h = load_cost2100(p)
         assert h.shape == (2, 32, 125)
-        np.testing.assert_allclose(h.numpy(), np.swapaxes(hf, 1, 2), atol=1e-6)
+        np.testing.assert_allclose(h.numpy(), hf, atol=1e-6)
+
+    def test_ht_and_hf_all_agree(self, tmp_path, g):
+        """The HT sample and the HF_all sample derived from it (as CsiNet's code does) agree
+        after loading: DFT of the loaded HT over the zero-padded delay axis == loaded HF_all."""
+        scipy.io.savemat(tmp_path / "DATA_Htestin.mat", {"HT": _csinet_layout(g).astype(np.float32)})
+        scipy.io.savemat(tmp_path / "DATA_HtestFin_all.mat", {"HF_all": _hf_all(g).astype(np.complex64)})
+        ht = load_cost2100(tmp_path / "DATA_Htestin.mat").numpy()
+        hf = load_cost2100(tmp_path / "DATA_HtestFin_all.mat").numpy()
+        np.testing.assert_allclose(np.fft.fft(ht, 257, axis=-1)[..., :125], hf, atol=1e-5)
+        # a non-square, asymmetric pattern: a transposed or scrambled reading cannot pass
+        assert not np.allclose(np.fft.fft(np.swapaxes(ht, 1, 2), 257, axis=-1)[..., :125], hf, atol=1e-3)
 
     def test_missing_key_lists_variables(self, tmp_path):
         p = tmp_path / "x.mat"

@@ -18,7 +18,8 @@ def ds(tmp_path_factory):
 
 
 def _model(kind="csinet"):
-    return build_model(kind, model_config(kind, "small", 24 if kind != "diffusion" else 8, input_size=(8, 8)))
+    return build_model(kind, model_config(kind, "small", 24 if kind != "diffusion" else 8, input_size=(8, 8)),
+                       get_scenario("cpu-small"))
 
 
 class TestTraining:
