@@ -78,17 +78,16 @@ class AngularDelayPacking(layers.Layer):
         idx = (np.arange(t) + window_start) % f
         a = np.exp(2j * np.pi * np.outer(np.arange(n), np.arange(n)) / n) / math.sqrt(n)   # IDFT over antennas
         w = np.exp(2j * np.pi * np.outer(np.arange(f), idx) / f) / math.sqrt(f)           # kept IDFT columns
-        # Constants (not weights: nothing is saved, old weight files stay valid).
-        self._np = {"ar": a.real, "ai": a.imag, "wr": w.real, "wi": w.imag}
-        self._const = None
+        # Constants (not weights: nothing is saved, old weight files stay valid). Kept as NumPy
+        # and converted per call: tensors cached on a layer are tracked (and altered) by Keras.
+        self._np = {k: v.astype("float32") for k, v in (("ar", a.real), ("ai", a.imag), ("wr", w.real),
+                                                         ("wi", w.imag))}
         # A cropped channel with unit mean power per spatial-frequency entry has angular-delay
         # entries of mean power F / T, real parts F / (2T): this gain makes them unit variance.
         self._gain = math.sqrt(2 * t / f)
 
     def _c(self):
-        if self._const is None:
-            self._const = {k: ops.convert_to_tensor(v.astype("float32")) for k, v in self._np.items()}
-        return self._const
+        return {k: ops.convert_to_tensor(v) for k, v in self._np.items()}
 
     def _check(self, h, name):
         shape = tuple(h.shape)

@@ -41,7 +41,17 @@ from keras import ops
 
 from ..layers.csi_packing import AngularDelayPacking
 
-__all__ = ["LearnedCodec", "as_bits"]
+__all__ = ["LearnedCodec", "as_bits", "eager_true"]
+
+
+def eager_true(condition) -> bool:
+    """``bool(condition)`` for an eager tensor; False for a symbolic one (inside a compiled
+    graph, e.g. ``fit`` on the TensorFlow backend without ``run_eagerly``), where the
+    input checks that need a value cannot run."""
+    try:
+        return bool(ops.convert_to_numpy(condition))
+    except Exception:  # a graph tensor has no value yet
+        return False
 
 
 def as_bits(bits, width: int):
@@ -58,7 +68,7 @@ def as_bits(bits, width: int):
     if len(shape) != 2 or shape[1] != width:
         raise ValueError(f"`payload` must be bits [batch, {width}], got shape {shape}.")
     b = ops.cast(bits, "int32")
-    if bool(ops.convert_to_numpy(ops.any((b != 0) & (b != 1)))):
+    if eager_true(ops.any((b != 0) & (b != 1))):
         raise ValueError("`payload` must hold only 0 and 1.")
     return b
 
@@ -67,7 +77,7 @@ class LearnedCodec(keras.Model):
     """Base class of the learned feedback models (see the module docstring).
 
     Subclasses set ``input_size`` (angular-delay grid (N, T)), ``side_info``, ``kind``, call
-    :meth:`_init_packing`, and implement :meth:`forward_packed`, :meth:`compress_packed`,
+    :meth:`_init_packing` last in ``__init__``, and implement :meth:`forward_packed`, :meth:`compress_packed`,
     :meth:`decompress_packed` and ``payload_bits``.
 
     Args:
@@ -84,8 +94,11 @@ class LearnedCodec(keras.Model):
         self.window_start = int(window_start)
 
     def _init_packing(self) -> None:
+        """Create the packing layer and every weight (the shapes are fixed by the config, so the
+        model is built at construction: ``fit``, optimisers and ``load_weights`` see all weights)."""
         n, t = self.input_size
         self.packing = AngularDelayPacking(n, self.num_subcarriers or t, t, self.window_start)
+        self.build()
 
     def build(self, input_shape=None):
         """Create every weight by one pass on a zero packed batch (the input shape is fixed by
@@ -117,7 +130,7 @@ class LearnedCodec(keras.Model):
     def pack(self, h, name: str = "h", scale=None):
         """Complex CSI -> (packed `[B, N, T, 2]`, scale `[B]`); an all-zero sample raises."""
         x, s = self.packing(h, scale) if scale is not None else self.packing(h)
-        if scale is None and bool(ops.convert_to_numpy(ops.any(s <= 0))):
+        if scale is None and eager_true(ops.any(s <= 0)):
             raise ValueError(f"`{name}` holds an all-zero sample: there is no channel to feed back.")
         return x, s
 

@@ -152,7 +152,7 @@ class DiffusionCodec(LearnedCodec):
         steps = num_inference_steps if num_inference_steps is not None else (1 if training else None)
         x_hat = None
         if sample:
-            x_hat = ddim_sample(lambda z, t: self.denoise(z, t, cond, y), tuple(x.shape), self.schedule, steps)
+            x_hat = ddim_sample(lambda z, t: self.denoise(z, t, cond, y), ops.shape(x), self.schedule, steps)
         return {"x_hat": x_hat, "aux_loss": self.codebook_weight * q["loss"], "vq_loss": q["loss"],
                 "cond": cond, "y": y}
 

@@ -1,0 +1,116 @@
+"""The learned-codec contract, backend-agnostic: keras.ops and NumPy only, no torch.
+
+CI runs this file twice: in the suite (torch backend) and alone with KERAS_BACKEND=tensorflow
+(tensorflow-cpu, ``--noconftest``), which shows the codec layers use keras.ops only.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from sionna_csifb.layers.csi_packing import AngularDelayPacking
+from sionna_csifb.models.csinet import QuantizedAutoencoder
+from sionna_csifb.models.diffusion_codec import DiffusionCodec
+
+N, T, F = 8, 8, 24
+
+
+def _h(b, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((b, N, F)) + 1j * rng.standard_normal((b, N, F))).astype("complex64")
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def _models():
+    keras.utils.set_random_seed(0)
+    return [QuantizedAutoencoder("csinet", num_bits=24, input_size=(N, T), num_subcarriers=F),
+            QuantizedAutoencoder("crnet", num_bits=24, input_size=(N, T), num_subcarriers=F, side_info=False),
+            DiffusionCodec(num_bits=8, input_size=(N, T), encoder_channels=(8, 8), cond_channels=4, unet_width=8,
+                           unet_mults=(1, 2), num_subcarriers=F, window_start=-2, seed=0)]
+
+
+def _side(m, h):
+    return h if m.side_info else None
+
+
+def test_packing_matches_numpy_fft():
+    h = _h(3)
+    p = AngularDelayPacking(N, F, T, window_start=-2)
+    x, s = p(keras.ops.convert_to_tensor(h))
+    g = np.fft.ifft(np.fft.ifft(h, axis=1, norm="ortho"), axis=2, norm="ortho")[..., (np.arange(T) - 2) % F]
+    s_ref = np.sqrt((np.abs(g) ** 2).sum((1, 2)) / (N * F))
+    np.testing.assert_allclose(_np(s), s_ref, rtol=1e-5)
+    ref = np.stack([g.real, g.imag], -1) * np.sqrt(2 * T / F) / s_ref[:, None, None, None]
+    np.testing.assert_allclose(_np(x), ref, atol=1e-5)
+    # unpack is the inverse on the cropped channel
+    full = np.zeros_like(h)
+    full[..., (np.arange(T) - 2) % F] = g / s_ref[:, None, None]
+    np.testing.assert_allclose(_np(p.unpack(x)), np.fft.fft2(full, norm="ortho"), atol=1e-5)
+
+
+@pytest.mark.parametrize("i", [0, 1, 2])
+def test_compress_decompress_and_scale_invariance(i):
+    m = _models()[i]
+    h = _h(4)
+    bits = _np(m.compress(keras.ops.convert_to_tensor(h)))
+    assert bits.shape == (4, m.payload_bits) and set(np.unique(bits)) <= {0, 1}
+    for c in (1e-6, 1e6):
+        assert np.array_equal(_np(m.compress(keras.ops.convert_to_tensor((c * h).astype("complex64")))), bits)
+    est = _np(m.decompress(keras.ops.convert_to_tensor(bits), _side(m, h), num_inference_steps=1))
+    assert est.shape == (4, N, F) and np.iscomplexobj(est) and np.isfinite(est).all()
+    est2 = _np(m.decompress(keras.ops.convert_to_tensor(bits), _side(m, (1e6 * h).astype("complex64")),
+                            num_inference_steps=1))
+    np.testing.assert_allclose(est2, est, atol=1e-4)
+
+
+@pytest.mark.parametrize("i", [0, 2])
+def test_call_equals_exact_path_and_identity_channel(i):
+    """In inference mode, call() gives the estimate of decompress(compress(h)); through an identity
+    bit channel (soft bits = hard bits) it gives the same again."""
+    m = _models()[i]
+    h = keras.ops.convert_to_tensor(_h(4))
+    exact = _np(m.decompress(m.compress(h), h, num_inference_steps=2))
+    out = m(h, h, num_inference_steps=2)
+    np.testing.assert_allclose(_np(out["h_hat"]), exact, atol=1e-4)
+    chan = m(h, h, num_inference_steps=2, channel=lambda b: b)
+    np.testing.assert_allclose(_np(chan["h_hat"]), exact, atol=1e-4)
+
+
+@pytest.mark.parametrize("i", [0, 2])
+def test_fit_trains(i):
+    m = _models()[i]
+    h, y = _h(64, 1), _h(64, 2)
+    m.compile(optimizer=keras.optimizers.Adam(3e-3))
+    hist = m.fit((h, y), h, batch_size=16, epochs=4, verbose=0)
+    loss = hist.history["loss"]
+    assert np.isfinite(loss).all() and loss[-1] < loss[0]
+
+
+def test_bad_input_is_refused():
+    m = _models()[0]
+    h = _h(2)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        bad = h.copy()
+        bad[0, 0, 0] = np.nan
+        m.compress(keras.ops.convert_to_tensor(bad))
+    with pytest.raises(ValueError, match="all-zero"):
+        m.compress(keras.ops.convert_to_tensor(np.zeros_like(h)))
+    with pytest.raises(ValueError, match=r"\[batch, 8, 24\]"):
+        m.compress(keras.ops.convert_to_tensor(h[:, :, :20]))
+    with pytest.raises(ValueError, match="complex"):
+        m.compress(keras.ops.convert_to_tensor(h.real))
+    with pytest.raises(ValueError, match=r"bits \[batch, 24\]"):
+        m.decompress(keras.ops.zeros((2, 23), dtype="int32"), h)
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        m.decompress(keras.ops.full((2, 24), 2, dtype="int32"), h)
+    with pytest.raises(ValueError, match="side_info"):
+        m.decompress(m.compress(keras.ops.convert_to_tensor(h)))
+
+
+def test_config_round_trip():
+    for m in _models():
+        cfg = m.get_config()
+        assert type(m).from_config(cfg).get_config() == cfg
