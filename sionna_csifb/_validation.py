@@ -8,13 +8,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
+try:  # the codec layers use only the pure-Python checks, so they import without torch
+    import torch
+except ModuleNotFoundError:  # pragma: no cover - exercised by the TensorFlow-backend CI step
+    torch = None
 
-TensorLike = torch.Tensor | np.ndarray
+TensorLike = (torch.Tensor | np.ndarray) if torch is not None else np.ndarray
 """A torch tensor or a NumPy array."""
 
-_COMPLEX = (torch.complex64, torch.complex128)
-_REAL = (torch.float32, torch.float64)
+_COMPLEX = (torch.complex64, torch.complex128) if torch is not None else ()
+_REAL = (torch.float32, torch.float64) if torch is not None else ()
 
 
 def as_tensor(x, name: str) -> torch.Tensor:

@@ -22,11 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import require_torch_backend
 from ._validation import check_choice, check_positive_int
 from .config import config
 from .csi.scenario import Scenario
 from .csi.transforms import from_angular_delay, to_angular_delay
 from .data.hdf5 import CSIDataset
+
+require_torch_backend("sionna_csifb.training")
 
 __all__ = ["TrainingConfig", "train", "evaluate_model", "batch_to_csi", "packed_batch"]
 

@@ -22,16 +22,19 @@ class TestBackend:
         assert r.stdout.strip().endswith("torch")
 
     def test_keras_already_imported_with_other_backend(self):
-        # Stand-in for Keras imported on TensorFlow (which is not installed here).
+        # Stand-in for Keras imported on TensorFlow (which is not installed here): the package
+        # imports, the torch glue refuses with the fix.
         fake = ("import sys, types; k = types.ModuleType('keras'); "
                 "k.backend = types.SimpleNamespace(backend=lambda: 'tensorflow'); sys.modules['keras'] = k; ")
-        r = _run(fake + "import sionna_csifb")
-        assert r.returncode != 0
-        assert "already imported with the 'tensorflow' backend" in r.stderr
+        r = _run(fake + "import sionna_csifb; print(sionna_csifb.keras_backend()); import sionna_csifb.schemes")
+        assert r.stdout.strip() == "tensorflow" and r.returncode != 0
+        assert "uses the 'tensorflow' backend" in r.stderr and "KERAS_BACKEND=torch" in r.stderr
 
     def test_other_backend_chosen(self):
-        r = _run("import sionna_csifb", KERAS_BACKEND="numpy")
-        assert r.returncode != 0 and "KERAS_BACKEND='numpy'" in r.stderr
+        fake = ("import sys, types; k = types.ModuleType('keras'); "
+                "k.backend = types.SimpleNamespace(backend=lambda: 'jax'); sys.modules['keras'] = k; ")
+        r = _run(fake + "import sionna_csifb.training")
+        assert r.returncode != 0 and "sionna_csifb.training is torch glue" in r.stderr
 
 
 class TestConfig:

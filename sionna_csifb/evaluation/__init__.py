@@ -1,0 +1,3 @@
+from .. import require_torch_backend
+
+require_torch_backend("sionna_csifb.evaluation")

@@ -149,11 +149,12 @@ class VectorQuantizer(layers.Layer):
         usage = 0.99 * self.usage + 0.01 * frac
         self.usage.assign(usage)
         dead = usage < self.dead_threshold / self.num_codewords
-        if bool(ops.convert_to_numpy(ops.any(dead))):  # restart at random latents of this batch
-            flat = ops.stop_gradient(ops.reshape(c, (-1, self.codeword_dim)))
-            pick = keras.random.randint((self.num_codewords,), 0, ops.shape(flat)[0], seed=self._seed_gen)
-            self.codebook.assign(ops.where(dead[:, None], ops.take(flat, pick, axis=0), self.codebook))
-            self.usage.assign(ops.where(dead, 1.0 / self.num_codewords, usage))
+        # restart dead codewords at random latents of this batch (no Python branch on a tensor
+        # value, so it also runs inside a compiled graph)
+        flat = ops.stop_gradient(ops.reshape(c, (-1, self.codeword_dim)))
+        pick = keras.random.randint((self.num_codewords,), 0, ops.shape(flat)[0], seed=self._seed_gen)
+        self.codebook.assign(ops.where(dead[:, None], ops.take(flat, pick, axis=0), self.codebook))
+        self.usage.assign(ops.where(dead, 1.0 / self.num_codewords, usage))
 
     def get_config(self):
         return {**super().get_config(), "num_codewords": self.num_codewords, "codeword_dim": self.codeword_dim,

@@ -73,10 +73,11 @@ def test_call_equals_exact_path_and_identity_channel(i):
     m = _models()[i]
     h = keras.ops.convert_to_tensor(_h(4))
     exact = _np(m.decompress(m.compress(h), h, num_inference_steps=2))
-    out = m(h, h, num_inference_steps=2)
-    np.testing.assert_allclose(_np(out["h_hat"]), exact, atol=1e-4)
-    chan = m(h, h, num_inference_steps=2, channel=lambda b: b)
-    np.testing.assert_allclose(_np(chan["h_hat"]), exact, atol=1e-4)
+    def nmse(a):  # per sample; float rounding (c + sg(e - c) vs e, a backend's accumulation order) only
+        return (np.abs(a - exact) ** 2).sum((1, 2)) / (np.abs(exact) ** 2).sum((1, 2))
+
+    assert nmse(_np(m(h, h, num_inference_steps=2)["h_hat"])).max() < 1e-4
+    assert nmse(_np(m(h, h, num_inference_steps=2, channel=lambda b: b)["h_hat"])).max() < 1e-4
 
 
 @pytest.mark.parametrize("i", [0, 2])
