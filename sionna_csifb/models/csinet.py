@@ -50,7 +50,8 @@ class QuantizedAutoencoder(LearnedCodec):
         bits_per_value: int. Uniform quantiser resolution (paper: 6).
         input_size: tuple (H, W). Angular-delay grid.
         side_info: bool. Give the decoder the UL CSI.
-        num_subcarriers, window_start: the crop (see :class:`~sionna_csifb.models.codec.LearnedCodec`).
+        num_subcarriers: int or None. Subcarriers of the CSI (see :class:`~sionna_csifb.models.codec.LearnedCodec`).
+        window_start: int. First kept delay tap of the crop.
 
     Examples:
         >>> import numpy as np

@@ -55,7 +55,8 @@ class DiffusionCodec(LearnedCodec):
         codebook_weight: float. eta in eq. (7) (paper: 4.5e-4).
         min_loss_weight: float. Floor of the eq. (7) step weight.
         seed: int or None.
-        num_subcarriers, window_start: the crop (see :class:`LearnedCodec`).
+        num_subcarriers: int or None. Subcarriers of the CSI (see :class:`LearnedCodec`).
+        window_start: int. First kept delay tap of the crop.
 
     Examples:
         >>> import numpy as np

@@ -58,8 +58,10 @@ class FeedbackMessage:
             first ``num_bits[b]`` bits.
         num_bits: `[batch]` int64. The real payload length in bits (0 for analog).
         symbols: `[batch, num_channel_uses]` complex, or None (digital).
-        meta: dict. What ``decode`` needs besides the payload (shapes, configuration);
-            never per-sample information.
+        meta: dict. What ``decode`` needs besides the payload (shapes, configuration): never
+            per-sample information for a real scheme. The genie references are the exception
+            and say so: ``perfect-feedback`` carries the uncompressed channel itself here (no
+            bits, ``kind = "none"``), which no uplink could send.
     """
 
     bits: torch.Tensor | None

@@ -64,6 +64,9 @@ class ULReuse(_NoFeedback):
 class PerfectFeedback(FeedbackScheme):
     """The measured CSI fed back without compression (unbounded bits): only ageing remains.
 
+    A genie reference, not a report: its message carries the whole channel in ``meta`` (see
+    :class:`~sionna_csifb.schemes.base.FeedbackMessage`), with no bits and ``kind = "none"``.
+
     Examples:
         >>> s = PerfectFeedback(); h = torch.ones(1, 2, 3, dtype=torch.complex64)
         >>> bool((s.decode(s.encode(h)) == h).all())
@@ -71,7 +74,7 @@ class PerfectFeedback(FeedbackScheme):
     """
 
     kind = "none"
-    description = "the measured (outdated) CSI, uncompressed: shows the ageing loss alone"
+    description = "genie: the measured (outdated) CSI, uncompressed; shows the ageing loss alone"
 
     def encode(self, h: torch.Tensor, *, snr_db: float | None = None) -> FeedbackMessage:
         h = self.check_csi(h)
