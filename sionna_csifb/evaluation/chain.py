@@ -49,6 +49,8 @@ class ChainConfig:
             abstraction's best MCS: a validation of the abstraction at a few points.
         coded_link_samples: int. Samples used by the coded link.
         coded_link_schemes: scheme ids validated with the coded link.
+        allow_out_of_distribution: bool. Evaluate a learned scheme on a scenario it was not
+            trained on (its row is then marked ``out_of_distribution``); otherwise that raises.
     """
 
     snr_dbs: list[float] = field(default_factory=lambda: [-10.0, 0.0, 10.0])
@@ -58,6 +60,7 @@ class ChainConfig:
     ul_snr_db: float = 0.0
     coded_link: bool = False
     coded_link_samples: int = 8
+    allow_out_of_distribution: bool = False
     coded_link_schemes: list[str] = field(default_factory=lambda: ["perfect", "type1-sb", "etype2-pc3"])
 
     def __post_init__(self) -> None:
@@ -99,6 +102,12 @@ def evaluate_scheme(scheme: FeedbackScheme, data: CSITriplet, scenario: Scenario
     Returns:
         dict: a JSON-serialisable row (see the example ``fdd_precoding.py``).
     """
+    ood = not scheme.trained_for(scenario)
+    if ood and not cfg.allow_out_of_distribution:
+        raise ValueError(f"scheme {scheme.name!r} was trained on {scheme.trained_scenarios} but is evaluated on "
+                         f"{scenario.name!r}: a learned scheme outside what it was trained for gives numbers that "
+                         "mean little. Pass ChainConfig(allow_out_of_distribution=True) (examples/fdd_precoding.py: "
+                         "--allow-ood) to evaluate it anyway; its row is then marked out of distribution.")
     x, y, z = data.x, data.y, data.z
     with torch.no_grad():
         msg = scheme.encode(x)
@@ -114,6 +123,7 @@ def evaluate_scheme(scheme: FeedbackScheme, data: CSITriplet, scenario: Scenario
     scs = scenario.subcarrier_spacing
     row = {
         "scheme": scheme.name, "description": scheme.description, "kind": scheme.kind,
+        "out_of_distribution": ood, "trained_scenarios": scheme.trained_scenarios,
         "config": scheme.get_config(),
         "payload_bits": nominal if nominal is not None else bits,
         "uplink_res": info["uplink_res"] if info["uplink_res"] is not None else res_coded,

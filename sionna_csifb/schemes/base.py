@@ -141,6 +141,17 @@ class FeedbackScheme(abc.ABC):
         """Fixed payload in bits, or None when variable or analog."""
         return None
 
+    @property
+    def trained_scenarios(self) -> list[str] | None:
+        """Names of the scenarios a learned scheme was trained on; None for schemes that
+        were not trained (codebooks, references), which hold on any scenario."""
+        return None
+
+    def trained_for(self, scenario) -> bool:
+        """Whether ``scenario`` (a :class:`~sionna_csifb.csi.scenario.Scenario`) is one the
+        scheme was trained on (all of its parameters, not only the name). True if untrained."""
+        return True
+
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments (JSON values)."""
         return {}

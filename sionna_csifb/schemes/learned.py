@@ -51,6 +51,18 @@ class LearnedScheme(FeedbackScheme):
     def nominal_payload_bits(self) -> int:
         return int(self.entry["test_metrics"]["payload_bits"])
 
+    @property
+    def trained_scenarios(self) -> list[str]:
+        """The manifest's scenario, or its list of scenarios for a model trained on a mix."""
+        return [Scenario.from_dict(d).name for d in self._scenario_dicts]
+
+    @property
+    def _scenario_dicts(self) -> list[dict]:
+        return list(self.entry.get("scenarios") or [self.entry["scenario"]])
+
+    def trained_for(self, scenario) -> bool:
+        return scenario.to_dict() in [Scenario.from_dict(d).to_dict() for d in self._scenario_dicts]
+
     def get_config(self) -> dict:
         return {"weights": self.weights, "num_inference_steps": self.num_inference_steps}
 

@@ -149,3 +149,24 @@ class TestScaleInvariance:
 
         ref, scaled = run(1.0), run(c)
         assert abs(scaled - ref) < 1e-3, f"{name}: SGCS {ref:.4f} at scale 1, {scaled:.4f} at scale {c:g}"
+
+
+class TestOutOfDistribution:
+    """A learned scheme used on a scenario it was not trained for raises, unless allowed."""
+
+    def test_refused_then_marked(self):
+        from sionna_csifb.evaluation.chain import ChainConfig, draw_samples, evaluate_scheme
+        from sionna_csifb.schemes.learned import LearnedScheme
+
+        names = [n for n in list_schemes() if isinstance(get_scheme(n), LearnedScheme)]
+        assert names, "no shipped learned scheme registered"
+        scheme = get_scheme(names[0])
+        other = get_scenario("realistic-cdl-c")
+        assert scheme.trained_for(get_scenario(scheme.trained_scenarios[0])) and not scheme.trained_for(other)
+        data = draw_samples(other, 4, seed=0)
+        with pytest.raises(ValueError, match=rf"trained on \['{scheme.trained_scenarios[0]}'\].*'realistic-cdl-c'"):
+            evaluate_scheme(scheme, data, other, ChainConfig(snr_dbs=[0.0]))
+        row = evaluate_scheme(scheme, data, other, ChainConfig(snr_dbs=[0.0], allow_out_of_distribution=True))
+        assert row["out_of_distribution"] is True
+        assert evaluate_scheme(get_scheme("type1-wb"), data, other, ChainConfig(snr_dbs=[0.0]))[
+            "out_of_distribution"] is False
