@@ -55,6 +55,11 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="override a scenario field, e.g. --set ul_phases=independent")
     g.add_argument("--device", default=None, help="torch device (default: sionna_csifb.config.device)")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    g.add_argument("--shard", default=None, metavar="I/N",
+                   help="write only shard I of N (chunks I, I+N, ...); join the shards with `csifb merge`")
+    mg = sub.add_parser("merge", help="join the shard files of a sharded `csifb generate` into one dataset")
+    mg.add_argument("--out", required=True, help="output HDF5 file (new)")
+    mg.add_argument("shards", nargs="+", help="the N shard files")
     t = sub.add_parser("train", help="train a learned feedback model (resumable), then test it")
     t.add_argument("--model", required=True, choices=["diffusion", "csinet", "crnet"])
     t.add_argument("--bits", type=int, required=True, help="payload bits")
@@ -97,6 +102,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "train":
         return _train(args)
+    if args.command == "merge":
+        from .data.hdf5 import DatasetError, merge_shards
+
+        try:
+            path = merge_shards(args.shards, args.out)
+        except (ValueError, DatasetError, OSError) as exc:
+            print(f"csifb merge: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {path} from {len(args.shards)} shards")
+        return 0
     from .config import config
     from .data.hdf5 import DatasetError, generate_dataset
 
@@ -104,15 +119,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.device:
             config.device = args.device
         scenario = get_scenario(args.preset, **dict(args.set))
+        shard = None
+        if args.shard:
+            try:
+                i, n = (int(v) for v in args.shard.split("/"))
+            except ValueError:
+                raise ValueError(f"--shard must be I/N (e.g. 0/4), got {args.shard!r}") from None
+            shard = (i, n)
         path = generate_dataset(args.out, scenario, args.n, seed=args.seed, chunk_size=args.chunk_size,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, shard=shard)
     except KeyboardInterrupt:
         print(f"\ninterrupted: rerun the same command to resume {args.out}", file=sys.stderr)
         return 130
     except (ValueError, DatasetError) as exc:
         print(f"csifb generate: error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {path} ({args.n} samples, scenario {scenario.name})")
+    what = f"shard {args.shard} of " if args.shard else ""
+    print(f"wrote {path} ({what}{args.n} samples, scenario {scenario.name})")
     return 0
 
 

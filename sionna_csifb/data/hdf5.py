@@ -27,6 +27,7 @@ order or how many interruptions it took to write it.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from ..config import config
 from ..csi.generator import CSIGenerator, derive_seed
 from ..csi.scenario import Scenario
 
-__all__ = ["generate_dataset", "CSIDataset", "DatasetError", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["generate_dataset", "merge_shards", "CSIDataset", "DatasetError", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "sionna_csifb.csi_dataset"
 FORMAT_VERSION = 1
@@ -80,8 +81,14 @@ def generate_dataset(
     chunk_size: int = 64,
     progress: bool = True,
     device: str | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Path:
     """Generate (or resume generating) a paired FDD CSI dataset in HDF5.
+
+    Sharded generation: with ``shard=(i, n)`` this process writes only chunks ``i, i + n,
+    i + 2n, ...`` of the dataset (same seeds as a single process), to a shard file that
+    :func:`merge_shards` joins with the other ``n - 1`` into a file identical, array for array,
+    to a single-process run with the same seed. Each shard resumes on its own.
 
     If ``path`` exists and was started with the same scenario, seed, size and chunk size,
     only the missing chunks are generated; a finished file is left as it is. An
@@ -95,6 +102,7 @@ def generate_dataset(
         chunk_size: int. Samples per chunk (one Sionna batch).
         progress: bool. Show a progress bar.
         device: str or None. Torch device for generation.
+        shard: (index, count) or None. Write only this shard's chunks (see above).
 
     Returns:
         Path: the file.
@@ -119,6 +127,10 @@ def generate_dataset(
         raise ValueError(f"`scenario` must be a Scenario, got {type(scenario).__name__}.")
     num_chunks = -(-num_samples // chunk_size)
     n_ant, n_taps = scenario.shape_ad
+    shard_index, num_shards = (0, 1) if shard is None else shard
+    if (isinstance(shard_index, bool) or not isinstance(shard_index, int) or not isinstance(num_shards, int)
+            or num_shards < 1 or not 0 <= shard_index < num_shards):
+        raise ValueError(f"`shard` must be (index, count) with 0 <= index < count, got {shard!r}.")
 
     if path.exists():
         try:
@@ -130,8 +142,9 @@ def generate_dataset(
             stored = Scenario.from_json(f.attrs["scenario"])
             if stored.differences(scenario):
                 raise _scenario_mismatch(stored, scenario, path)
-            for key, want in (("seed", seed), ("num_samples", num_samples), ("chunk_size", chunk_size)):
-                if int(f.attrs[key]) != want:
+            for key, want in (("seed", seed), ("num_samples", num_samples), ("chunk_size", chunk_size),
+                              ("shard_index", shard_index), ("num_shards", num_shards)):
+                if int(f.attrs.get(key, 0 if key == "shard_index" else 1)) != want:
                     raise DatasetError(
                         f"{path} was started with {key}={int(f.attrs[key])}, not {want}; "
                         "use the same arguments to resume, or another file name."
@@ -141,7 +154,7 @@ def generate_dataset(
         with h5py.File(path, "w") as f:
             f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, scenario=scenario.to_json(),
                            seed=seed, num_samples=num_samples, chunk_size=chunk_size, complete=False,
-                           package_version=__version__)
+                           package_version=__version__, shard_index=shard_index, num_shards=num_shards)
             rows = min(chunk_size, num_samples)
             for name in ("x", "y", "z"):
                 f.create_dataset(name, (num_samples, n_ant, n_taps), dtype=np.complex64, chunks=(rows, n_ant, n_taps))
@@ -149,15 +162,19 @@ def generate_dataset(
             f.create_dataset("scale", (num_samples, 2), dtype=np.float32)
             f.create_dataset("chunk_done", (num_chunks,), dtype=bool)
 
+    mine = np.arange(num_chunks) % num_shards == shard_index
     with h5py.File(path, "a") as f:
         done = f["chunk_done"][()]
-        if done.all():
-            f.attrs["complete"] = True
+        if done[mine].all():
+            f.attrs["complete"] = bool(done.all())
             return path
-        todo = np.flatnonzero(~done)
+        todo = np.flatnonzero(~done & mine)
         gen = CSIGenerator(scenario, device=device or config.device)
-        initial = int(sum(min(chunk_size, num_samples - i * chunk_size) for i in np.flatnonzero(done)))
-        bar = _progress(num_samples, initial, f"generate {scenario.name}", progress)
+        size = lambda i: min(chunk_size, num_samples - int(i) * chunk_size)  # noqa: E731
+        initial = int(sum(size(i) for i in np.flatnonzero(done & mine)))
+        total = int(sum(size(i) for i in np.flatnonzero(mine)))
+        bar = _progress(total, initial, f"generate {scenario.name}"
+                        + (f" shard {shard_index}/{num_shards}" if num_shards > 1 else ""), progress)
         try:
             for i in todo:
                 lo, hi = int(i) * chunk_size, min(num_samples, (int(i) + 1) * chunk_size)
@@ -176,6 +193,67 @@ def generate_dataset(
             bar.close()
         f.attrs["complete"] = bool(f["chunk_done"][()].all())
     return path
+
+
+def merge_shards(shards, out: str | os.PathLike) -> Path:
+    """Join the shard files of one sharded :func:`generate_dataset` run into one dataset.
+
+    The result is the file a single process would have written with the same scenario, seed,
+    size and chunk size (every array identical). Refuses shards that are incomplete, come from
+    different runs, repeat an index, or do not cover every chunk.
+
+    Examples:
+        >>> import tempfile, os
+        >>> from sionna_csifb.csi.scenario import get_scenario
+        >>> d = tempfile.mkdtemp()
+        >>> parts = [generate_dataset(os.path.join(d, f"s{i}.h5"), get_scenario("cpu-small"), 6, chunk_size=2,
+        ...                           shard=(i, 2), progress=False) for i in range(2)]
+        >>> len(CSIDataset(merge_shards(parts, os.path.join(d, "all.h5"))))
+        6
+    """
+    paths = [Path(p) for p in shards]
+    if not paths:
+        raise ValueError("`shards` is empty.")
+    out = Path(out)
+    if out.exists():
+        raise DatasetError(f"{out} exists; merge into a new file.")
+    heads = []
+    for p in paths:
+        with h5py.File(p, "r") as f:
+            _check_header(f, p)
+            heads.append({k: (f.attrs[k] if k == "scenario" else int(f.attrs.get(k, 0 if k == "shard_index" else 1)))
+                          for k in ("scenario", "seed", "num_samples", "chunk_size", "shard_index", "num_shards")})
+            mine = np.arange(len(f["chunk_done"])) % heads[-1]["num_shards"] == heads[-1]["shard_index"]
+            if not f["chunk_done"][()][mine].all():
+                raise DatasetError(f"shard {p} is incomplete: rerun its generate command to resume it.")
+    keys = ("scenario", "seed", "num_samples", "chunk_size", "num_shards")
+    for p, h in zip(paths[1:], heads[1:], strict=True):
+        diff = [k for k in keys if h[k] != heads[0][k]]
+        if diff:
+            raise DatasetError(f"{p} is from another run than {paths[0]} (differs in {diff}).")
+    idx = sorted(h["shard_index"] for h in heads)
+    if idx != list(range(heads[0]["num_shards"])):
+        raise DatasetError(f"shards must be indices 0..{heads[0]['num_shards'] - 1} once each, got {idx}.")
+    h0 = heads[0]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    first = [h["shard_index"] for h in heads].index(0)
+    shutil.copyfile(paths[first], tmp)  # shard 0 holds the header and its own chunks
+    with h5py.File(tmp, "a") as f:
+        for p, h in zip(paths, heads, strict=True):
+            if h["shard_index"] == 0:
+                continue
+            with h5py.File(p, "r") as src:
+                for c in np.flatnonzero(np.arange(len(src["chunk_done"])) % h["num_shards"] == h["shard_index"]):
+                    lo, hi = int(c) * h0["chunk_size"], min(h0["num_samples"], (int(c) + 1) * h0["chunk_size"])
+                    for name in ("x", "y", "z", "energy", "scale"):
+                        f[name][lo:hi] = src[name][lo:hi]
+                    f["chunk_done"][c] = True
+        if not f["chunk_done"][()].all():
+            raise DatasetError("the shards do not cover every chunk.")
+        f.attrs.update(shard_index=0, num_shards=1, complete=True)
+    tmp.replace(out)
+    return out
 
 
 class CSIDataset:
@@ -216,6 +294,10 @@ class CSIDataset:
             self.seed = int(f.attrs["seed"])
             self.num_samples = int(f.attrs["num_samples"])
             done = f["chunk_done"][()]
+            if int(f.attrs.get("num_shards", 1)) > 1:
+                raise DatasetError(f"{self.path} is shard {int(f.attrs['shard_index'])} of "
+                                   f"{int(f.attrs['num_shards'])}: join the shards with merge_shards "
+                                   "(csifb merge) first.")
             if not (bool(f.attrs["complete"]) and done.all()):
                 raise DatasetError(
                     f"{self.path} is incomplete ({int(done.sum())} of {len(done)} chunks written): "
