@@ -79,18 +79,61 @@ def _lr(step: int, cfg: TrainingConfig) -> float:
     return cfg.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / cfg.steps, 1.0))))
 
 
+class _Objective(torch.nn.Module):
+    """The model's training loss as a forward pass, so that DistributedDataParallel wraps it."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, h, side_info, target):
+        return self.model.training_loss(h, side_info, target)
+
+
+def distributed_context() -> tuple[int, int]:
+    """(rank, world size): initialises torch.distributed when launched by ``torchrun`` with
+    more than one process (NCCL on CUDA devices, gloo on CPU); (0, 1) otherwise."""
+    import os
+
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group("nccl" if config.device.startswith("cuda") else "gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def train(model, dataset: CSIDataset, cfg: TrainingConfig, out_dir: str | Path, progress: bool = True) -> dict:
     """Train ``model`` on ``dataset``; checkpoints in ``out_dir``; resumes if one is there.
 
+    The same call runs under ``torchrun --nproc-per-node N``: each process takes its
+    ``batch_size`` slice of a global batch of ``N * batch_size`` (the batches a single process
+    with that batch size would see), gradients are averaged by PyTorch's
+    DistributedDataParallel, non-trainable state (VQ codebook restarts, normalisation
+    statistics) is broadcast from rank 0 after every step, and rank 0 alone writes checkpoints
+    and shows progress. Resuming works the same way.
+
     Returns:
-        dict: ``steps`` done, ``losses`` (mean per logging window), ``seconds``.
+        dict: ``steps`` done, ``losses`` (mean per logging window), ``seconds``,
+        ``step_losses`` (the loss of every step of this call, averaged over processes).
     """
     import keras
     from tqdm.auto import tqdm
 
+    rank, world = distributed_context()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     scen = dataset.scenario
+    objective = _Objective(model)
+    if world > 1:
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+
+        objective = DistributedDataParallel(objective)  # broadcasts rank 0's initial weights
+        shared = [v.value for v in model.variables if not v.trainable]
+        shared += [lyr.codebook.value for lyr in model._flatten_layers() if hasattr(lyr, "codebook")]
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     state_file, weights_file, opt_file = out / "state.json", out / "checkpoint.weights.h5", out / "optimizer.pt"
     step, history = 0, {"losses": [], "seconds": 0.0}
@@ -104,23 +147,27 @@ def train(model, dataset: CSIDataset, cfg: TrainingConfig, out_dir: str | Path, 
         step, history = state["step"], state["history"]
     keras.utils.set_random_seed(cfg.seed + step)
     use_side = bool(getattr(model, "side_info", False))
-    bar = tqdm(total=cfg.steps, initial=step, desc="train", disable=not progress, unit="step")
-    t0, window = time.time(), []
-    epoch = step * cfg.batch_size // len(dataset)
-    it = dataset.batches(cfg.batch_size, seed=cfg.seed * 100_003 + epoch, drop_last=True, real=False)
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", disable=not progress or rank > 0, unit="step")
+    t0, window, step_losses = time.time(), [], []
+    global_batch = cfg.batch_size * world
+    if global_batch > len(dataset):
+        raise ValueError(f"the global batch ({world} x {cfg.batch_size}) exceeds the dataset ({len(dataset)}).")
+    epoch = step * global_batch // len(dataset)
+    it = dataset.batches(global_batch, seed=cfg.seed * 100_003 + epoch, drop_last=True, real=False)
     model.train()
     while step < cfg.steps:
         try:
             b = next(it)
         except StopIteration:
             epoch += 1
-            it = dataset.batches(cfg.batch_size, seed=cfg.seed * 100_003 + epoch, drop_last=True, real=False)
+            it = dataset.batches(global_batch, seed=cfg.seed * 100_003 + epoch, drop_last=True, real=False)
             continue
+        if world > 1:  # this process's slice of the global batch
+            b = {k: v[rank * cfg.batch_size:(rank + 1) * cfg.batch_size] for k, v in b.items()}
         c = batch_to_csi(b, scen)
         for g in opt.param_groups:
             g["lr"] = _lr(step, cfg)
-        loss = model.training_loss(c["x"], c["y"] if use_side else None,
-                                   c["z"] if cfg.task == "prediction" else None)
+        loss = objective(c["x"], c["y"] if use_side else None, c["z"] if cfg.task == "prediction" else None)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower the learning rate.")
         opt.zero_grad(set_to_none=True)
@@ -128,13 +175,20 @@ def train(model, dataset: CSIDataset, cfg: TrainingConfig, out_dir: str | Path, 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        window.append(float(loss.detach()))
+        loss = loss.detach()
+        if world > 1:
+            dist.all_reduce(loss)
+            loss = loss / world
+            for v in shared:
+                dist.broadcast(v.data, 0)
+        window.append(float(loss))
+        step_losses.append(float(loss))
         bar.update(1)
         if step % 100 == 0 or step == cfg.steps:
             history["losses"].append([step, float(np.mean(window))])
             bar.set_postfix(loss=f"{np.mean(window):.4f}")
             window = []
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        if (step % cfg.checkpoint_every == 0 or step == cfg.steps) and rank == 0:
             model.save_weights(weights_file)
             torch.save(opt.state_dict(), opt_file)
             history["seconds"] += time.time() - t0
@@ -142,7 +196,7 @@ def train(model, dataset: CSIDataset, cfg: TrainingConfig, out_dir: str | Path, 
             state_file.write_text(json.dumps({"step": step, "history": history, "training_config": asdict(cfg)}))
     bar.close()
     model.eval()
-    return {"steps": step, **history}
+    return {"steps": step, **history, "step_losses": step_losses}
 
 
 @torch.no_grad()
