@@ -145,9 +145,12 @@ def _train(args) -> int:
     from .models.sizes import build_model, csi_format, model_config
     from .training import TrainingConfig, evaluate_model, train
 
+    import os
+
     config.seed = args.seed
-    if args.device:
-        config.device = args.device
+    if args.device:  # under torchrun, one GPU per process: cuda -> cuda:LOCAL_RANK
+        local = os.environ.get("LOCAL_RANK")
+        config.device = f"cuda:{local}" if args.device == "cuda" and local is not None else args.device
     train_ds = CSIDataset(args.train)
     test_ds = CSIDataset(args.test, scenario=train_ds.scenario)
     if test_ds.seed == train_ds.seed:
@@ -174,6 +177,10 @@ def _train(args) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted: rerun the same command to resume from {args.out}", file=sys.stderr)
         return 130
+    from .training import distributed_context
+
+    if distributed_context()[0] > 0:  # rank 0 evaluates and writes result.json
+        return 0
     metrics = evaluate_model(model, test_ds, task=args.task)
     from pathlib import Path
 
