@@ -44,6 +44,7 @@ from sionna.phy.mapping import Demapper  # noqa: E402
 from sionna.phy.mimo import StreamManagement  # noqa: E402
 from sionna.phy.ofdm import LMMSEEqualizer, ResourceGrid, ResourceGridMapper  # noqa: E402
 
+from sionna_csifb.csi.transforms import normalize_power  # noqa: E402
 from sionna_csifb.evaluation.metrics import sgcs  # noqa: E402
 from sionna_csifb.evaluation.precoding import bf_gain_db  # noqa: E402
 from sionna_csifb.models.csinet import QuantizedAutoencoder  # noqa: E402
@@ -98,10 +99,6 @@ class QPSKUplink(torch.nn.Module):
         return torch.sigmoid(llr.reshape(bits.shape))
 
 
-def _unit_rms(h: torch.Tensor) -> torch.Tensor:
-    return h / h.abs().pow(2).mean((1, 2), keepdim=True).sqrt()
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=150, help="training steps through the link")
@@ -127,7 +124,7 @@ def main(argv=None) -> int:
     losses, grad_norm = [], None
     for step in range(args.steps):
         h_dl, h_ul = link(args.batch)
-        h_ul = _unit_rms(h_ul)
+        h_ul = normalize_power(h_ul)[0]
         out = codec(h_dl, training=True, channel=lambda b: uplink(b, h_ul, no))   # noqa: B023
         target = h_dl / out["scale"][:, None, None]            # the estimate is in the UE-normalised units
         loss = (out["h_hat"] - target).abs().pow(2).mean() / target.abs().pow(2).mean()
@@ -145,7 +142,7 @@ def main(argv=None) -> int:
     codec.eval()
     with torch.no_grad():
         h_dl, h_ul = link(args.eval_samples)
-        h_ul = _unit_rms(h_ul)
+        h_ul = normalize_power(h_ul)[0]
         bits = torch.as_tensor(codec.compress(h_dl)).float()
         rx_bits = (uplink(bits, h_ul, no) > 0.5).int()
         rows = {"learned (CsiNet, this example)": (codec.payload_bits, codec.decompress(rx_bits)),

@@ -202,8 +202,8 @@ def train(model, dataset: CSIDataset, cfg: TrainingConfig, out_dir: str | Path, 
 @torch.no_grad()
 def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_size: int = 256,
                    num_inference_steps: int | None = None, max_samples: int | None = None) -> dict:
-    """NMSE of the model's decoded estimate (through the real bits: ``compress`` then
-    ``decompress``) on a dataset.
+    """NMSE of the model's decoded estimate (through the real bits: packing and
+    ``compress_packed``, i.e. ``compress``, then ``decompress``) on a dataset.
 
     Returns:
         dict: ``nmse_ad_db`` (cropped angular-delay domain, as the paper), ``nmse_sf_db``
@@ -219,13 +219,13 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
         if max_samples is not None and sum(len(a) for a in ad) >= max_samples:
             break
         c = batch_to_csi(b, scen)
-        bits = model.compress(c["x"])
+        x, scale = model.pack(c["x"])  # what compress() does, keeping the UE's scale (never sent)
+        bits = model.compress_packed(x)
         nb = int(bits.shape[1])
         t0 = time.perf_counter()
         est = model.decompress(bits, c["y"] if use_side else None, num_inference_steps=num_inference_steps)
         t_dec += time.perf_counter() - t0
-        # back to the dataset's units: the UE's normalisation scale (known here, never sent)
-        est = to_angular_delay(est, scen.num_taps, scen.window_start) * model.pack(c["x"])[1][:, None, None]
+        est = to_angular_delay(est, scen.num_taps, scen.window_start) * scale[:, None, None]  # dataset units
         target = b["z"] if task == "prediction" else b["x"]
         e = b["energy"][:, 2] if task == "prediction" else b["energy"][:, 0]
         ad.append(nmse(target, est.to(target.dtype)))

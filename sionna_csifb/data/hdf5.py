@@ -66,6 +66,16 @@ def _check_header(f: h5py.File, path: Path) -> None:
         )
 
 
+def _shard_of(f: h5py.File) -> tuple[int, int]:
+    """(shard index, shard count) of a file; (0, 1) for an unsharded one (and files made before sharding)."""
+    return int(f.attrs.get("shard_index", 0)), int(f.attrs.get("num_shards", 1))
+
+
+def _shard_chunks(num_chunks: int, shard_index: int, num_shards: int) -> np.ndarray:
+    """Mask of the chunks shard ``shard_index`` of ``num_shards`` writes: i, i + n, i + 2n, ..."""
+    return np.arange(num_chunks) % num_shards == shard_index
+
+
 def _scenario_mismatch(stored: Scenario, expected: Scenario, path: Path) -> DatasetError:
     diff = stored.differences(expected)
     detail = "; ".join(f"{k}: file has {getattr(stored, k)!r}, expected {getattr(expected, k)!r}" for k in diff)
@@ -142,11 +152,13 @@ def generate_dataset(
             stored = Scenario.from_json(f.attrs["scenario"])
             if stored.differences(scenario):
                 raise _scenario_mismatch(stored, scenario, path)
+            have = {k: int(f.attrs[k]) for k in ("seed", "num_samples", "chunk_size")}
+            have["shard_index"], have["num_shards"] = _shard_of(f)
             for key, want in (("seed", seed), ("num_samples", num_samples), ("chunk_size", chunk_size),
                               ("shard_index", shard_index), ("num_shards", num_shards)):
-                if int(f.attrs.get(key, 0 if key == "shard_index" else 1)) != want:
+                if have[key] != want:
                     raise DatasetError(
-                        f"{path} was started with {key}={int(f.attrs[key])}, not {want}; "
+                        f"{path} was started with {key}={have[key]}, not {want}; "
                         "use the same arguments to resume, or another file name."
                     )
     else:
@@ -162,7 +174,7 @@ def generate_dataset(
             f.create_dataset("scale", (num_samples, 2), dtype=np.float32)
             f.create_dataset("chunk_done", (num_chunks,), dtype=bool)
 
-    mine = np.arange(num_chunks) % num_shards == shard_index
+    mine = _shard_chunks(num_chunks, shard_index, num_shards)
     with h5py.File(path, "a") as f:
         done = f["chunk_done"][()]
         if done[mine].all():
@@ -221,10 +233,11 @@ def merge_shards(shards, out: str | os.PathLike) -> Path:
     for p in paths:
         with h5py.File(p, "r") as f:
             _check_header(f, p)
-            heads.append({k: (f.attrs[k] if k == "scenario" else int(f.attrs.get(k, 0 if k == "shard_index" else 1)))
-                          for k in ("scenario", "seed", "num_samples", "chunk_size", "shard_index", "num_shards")})
-            mine = np.arange(len(f["chunk_done"])) % heads[-1]["num_shards"] == heads[-1]["shard_index"]
-            if not f["chunk_done"][()][mine].all():
+            i, n = _shard_of(f)
+            heads.append({"scenario": f.attrs["scenario"], "seed": int(f.attrs["seed"]), "shard_index": i,
+                          "num_samples": int(f.attrs["num_samples"]), "chunk_size": int(f.attrs["chunk_size"]),
+                          "num_shards": n, "mine": _shard_chunks(len(f["chunk_done"]), i, n)})
+            if not f["chunk_done"][()][heads[-1]["mine"]].all():
                 raise DatasetError(f"shard {p} is incomplete: rerun its generate command to resume it.")
     keys = ("scenario", "seed", "num_samples", "chunk_size", "num_shards")
     for p, h in zip(paths[1:], heads[1:], strict=True):
@@ -244,7 +257,7 @@ def merge_shards(shards, out: str | os.PathLike) -> Path:
             if h["shard_index"] == 0:
                 continue
             with h5py.File(p, "r") as src:
-                for c in np.flatnonzero(np.arange(len(src["chunk_done"])) % h["num_shards"] == h["shard_index"]):
+                for c in np.flatnonzero(h["mine"]):
                     lo, hi = int(c) * h0["chunk_size"], min(h0["num_samples"], (int(c) + 1) * h0["chunk_size"])
                     for name in ("x", "y", "z", "energy", "scale"):
                         f[name][lo:hi] = src[name][lo:hi]
@@ -294,9 +307,10 @@ class CSIDataset:
             self.seed = int(f.attrs["seed"])
             self.num_samples = int(f.attrs["num_samples"])
             done = f["chunk_done"][()]
-            if int(f.attrs.get("num_shards", 1)) > 1:
-                raise DatasetError(f"{self.path} is shard {int(f.attrs['shard_index'])} of "
-                                   f"{int(f.attrs['num_shards'])}: join the shards with merge_shards "
+            shard_index, num_shards = _shard_of(f)
+            if num_shards > 1:
+                raise DatasetError(f"{self.path} is shard {shard_index} of {num_shards}: join the shards with "
+                                   "merge_shards "
                                    "(csifb merge) first.")
             if not (bool(f.attrs["complete"]) and done.all()):
                 raise DatasetError(

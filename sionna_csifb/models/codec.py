@@ -129,7 +129,7 @@ class LearnedCodec(keras.Model):
 
     def pack(self, h, name: str = "h", scale=None):
         """Complex CSI -> (packed `[B, N, T, 2]`, scale `[B]`); an all-zero sample raises."""
-        x, s = self.packing(h, scale) if scale is not None else self.packing(h)
+        x, s = self.packing(h, scale)
         if scale is None and eager_true(ops.any(s <= 0)):
             raise ValueError(f"`{name}` holds an all-zero sample: there is no channel to feed back.")
         return x, s
@@ -145,11 +145,15 @@ class LearnedCodec(keras.Model):
 
     # ---- the contract ----------------------------------------------------------------------
     def call(self, h, side_info=None, training=False, channel=None, num_inference_steps=None):
+        out = self._forward(h, side_info, training=training, channel=channel, num_inference_steps=num_inference_steps)
+        out["h_hat"] = self.packing.unpack(out["x_hat"])
+        return out
+
+    def _forward(self, h, side_info, **kwargs) -> dict:
+        """Pack ``h`` (and the side information), run :meth:`forward_packed`, add ``scale``."""
         h, side_info = self._split(h, side_info)
         x, scale = self.pack(h)
-        out = self.forward_packed(x, self.pack_side_info(side_info), training=training, channel=channel,
-                                  num_inference_steps=num_inference_steps)
-        out["h_hat"] = self.packing.unpack(out["x_hat"])
+        out = self.forward_packed(x, self.pack_side_info(side_info), **kwargs)
         out["scale"] = scale
         return out
 

@@ -172,11 +172,8 @@ class DiffusionCodec(LearnedCodec):
 
     def training_loss(self, h, side_info=None, target=None):
         """Eq. (7) on one batch, without running the sampler."""
-        h, side_info = self._split(h, side_info)
-        x, scale = self.pack(h)
-        out = self.forward_packed(x, self.pack_side_info(side_info), training=True, sample=False)
-        out["scale"] = scale
-        return self.objective(out, h if target is None else target)
+        out = self._forward(h, side_info, training=True, sample=False)
+        return self.objective(out, self._split(h, None)[0] if target is None else target)
 
     def compress_packed(self, x):
         return self.encode_bits(x)

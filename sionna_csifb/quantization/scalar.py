@@ -50,13 +50,16 @@ class UniformQuantizer(layers.Layer):
     def dequantize(self, indices):
         return (ops.cast(indices, "float32") + 0.5) * 2.0 / self.levels - 1.0
 
+    def _bit_weights(self):
+        """Place values of the bits, MSB first: index = sum_k w_k b_k."""
+        return 2.0 ** ops.arange(self.num_bits - 1, -1, -1, dtype="float32")
+
     def relaxed_bits(self, c):
         """Bits of the quantised latent, `[batch, n * num_bits]` float 0/1 (MSB first), with a
         straight-through gradient through the binary expansion: through an identity channel and
         :meth:`from_soft_bits` the latent gets exactly the gradient of :meth:`call`'s estimator."""
         n = self.num_bits
-        w = 2.0 ** ops.arange(n - 1, -1, -1, dtype="float32")              # index = sum w_k b_k
-        dv = 2.0 * w / self.levels                                          # d value / d b_k
+        dv = 2.0 * self._bit_weights() / self.levels                        # d value / d b_k
         a = dv / ops.sum(dv ** 2)                                           # sum_k dv_k a_k = 1
         hard = ops.cast(indices_to_bits(self.indices(c), n), "float32")
         surrogate = ops.reshape(a[None, None, :] * (c - ops.stop_gradient(c))[..., None], (ops.shape(c)[0], -1))
@@ -65,9 +68,8 @@ class UniformQuantizer(layers.Layer):
     def from_soft_bits(self, p):
         """Latent values from bit probabilities `[batch, n * num_bits]` (linear in the bits: the
         expected value; hard bits give :meth:`dequantize`)."""
-        n = self.num_bits
-        w = 2.0 ** ops.arange(n - 1, -1, -1, dtype="float32")
-        idx = ops.sum(ops.reshape(ops.cast(p, "float32"), (ops.shape(p)[0], -1, n)) * w, axis=-1)
+        idx = ops.sum(ops.reshape(ops.cast(p, "float32"), (ops.shape(p)[0], -1, self.num_bits)) * self._bit_weights(),
+                      axis=-1)
         return self.dequantize(idx)
 
     def call(self, c):
