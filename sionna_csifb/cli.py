@@ -61,8 +61,15 @@ def _build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--out", required=True, help="output HDF5 file (new)")
     mg.add_argument("shards", nargs="+", help="the N shard files")
     t = sub.add_parser("train", help="train a learned feedback model (resumable), then test it")
-    t.add_argument("--model", required=True, choices=["diffusion", "csinet", "crnet"])
-    t.add_argument("--bits", type=int, required=True, help="payload bits")
+    t.add_argument("--model", required=True, choices=["diffusion", "csinet", "crnet", "entropy"])
+    t.add_argument("--bits", type=int, required=True,
+                   help="payload bits (entropy: the target mean report length)")
+    t.add_argument("--entropy-model", default=None, choices=["factorized", "hyperprior"],
+                   help="entropy: the entropy model (default hyperprior)")
+    t.add_argument("--encoder", default=None, choices=["cnn", "attention"], help="entropy: the encoder")
+    t.add_argument("--companding", default=None, choices=["uniform", "mulaw"], help="entropy: the quantiser grid")
+    t.add_argument("--rate-weight", type=float, default=None,
+                   help="entropy: a fixed lambda (loss = MSE + lambda * bits) instead of the --bits target")
     t.add_argument("--size", default="small", choices=["small", "paper"])
     t.add_argument("--no-side-info", action="store_true", help="decoder without the UL CSI")
     t.add_argument("--task", default="prediction", choices=["prediction", "reconstruction"])
@@ -169,6 +176,16 @@ def _train(args) -> int:
             print(f"csifb train: error: --{flag} applies to --model diffusion", file=sys.stderr)
             return 2
         mcfg[key] = value
+    for key in ("entropy_model", "encoder", "companding", "rate_weight"):
+        value = getattr(args, key)
+        if value is None:
+            continue
+        if args.model != "entropy":
+            print(f"csifb train: error: --{key.replace('_', '-')} applies to --model entropy", file=sys.stderr)
+            return 2
+        mcfg[key] = value
+        if key == "rate_weight":
+            mcfg["target_bits"] = None
     model = build_model(args.model, mcfg)
     tcfg = TrainingConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
                           task=args.task)
@@ -181,14 +198,18 @@ def _train(args) -> int:
 
     if distributed_context()[0] > 0:  # rank 0 evaluates and writes result.json
         return 0
-    metrics = evaluate_model(model, test_ds, task=args.task)
     from pathlib import Path
+
+    if hasattr(model, "freeze"):  # entropy coder: integer tables from the trained densities
+        model.freeze()
+    model.save_weights(Path(args.out) / "final.weights.h5")
+    metrics = evaluate_model(model, test_ds, task=args.task)
 
     result = {"model": args.model, "size": args.size, "model_config": mcfg, "training_config": tcfg.__dict__,
               "scenario": scen.to_dict(), "train_data": {"path": str(args.train), "seed": train_ds.seed,
                                                         "num_samples": len(train_ds)},
               "test_data": {"path": str(args.test), "seed": test_ds.seed, "num_samples": len(test_ds)},
-              "steps": hist["steps"], "train_seconds": hist["seconds"], "loss_history": hist["losses"],
+              "weights": "final.weights.h5", "steps": hist["steps"], "train_seconds": hist["seconds"], "loss_history": hist["losses"],
               "test_metrics": metrics}
     Path(args.out, "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(metrics))

@@ -208,20 +208,29 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
     Returns:
         dict: ``nmse_ad_db`` (cropped angular-delay domain, as the paper), ``nmse_sf_db``
         (spatial-frequency domain against the full channel, truncation included),
-        ``num_samples``, ``payload_bits``, ``decode_samples_per_s``.
+        ``num_samples``, ``payload_bits`` (the mean for variable-length reports, then also
+        ``payload_bits_p95``, ``payload_bits_max``, ``estimated_bits`` (the entropy model's
+        estimate) and ``actual_over_estimated``), ``decode_samples_per_s``.
     """
     from .evaluation.metrics import nmse, nmse_sf_from_ad, to_db
 
     scen = dataset.scenario
     use_side = bool(getattr(model, "side_info", False))
-    ad, sf, t_dec, nb = [], [], 0.0, None
+    ad, sf, t_dec, lengths, estimated = [], [], 0.0, [], []
+    variable = bool(getattr(model, "variable_length", False))
+    if variable:
+        model._require_frozen()
     for b in dataset.batches(batch_size, shuffle=False, real=False):
         if max_samples is not None and sum(len(a) for a in ad) >= max_samples:
             break
         c = batch_to_csi(b, scen)
         x, scale = model.pack(c["x"])  # what compress() does, keeping the UE's scale (never sent)
         bits = model.compress_packed(x)
-        nb = int(bits.shape[1])
+        if variable:  # real report lengths, and the model's own estimate of them
+            lengths.append(np.asarray(bits.num_bits, "float64"))
+            estimated.append(np.asarray(model.forward_packed(x)["bits"], "float64"))
+        else:
+            lengths.append(np.full(len(x), float(bits.shape[1])))
         t0 = time.perf_counter()
         est = model.decompress(bits, c["y"] if use_side else None, num_inference_steps=num_inference_steps)
         t_dec += time.perf_counter() - t0
@@ -230,6 +239,13 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
         e = b["energy"][:, 2] if task == "prediction" else b["energy"][:, 0]
         ad.append(nmse(target, est.to(target.dtype)))
         sf.append(nmse_sf_from_ad(target, est.to(target.dtype), e))
-    ad, sf = torch.cat(ad), torch.cat(sf)
-    return {"nmse_ad_db": to_db(ad), "nmse_sf_db": to_db(sf), "num_samples": len(ad), "payload_bits": nb,
-            "decode_samples_per_s": len(ad) / max(t_dec, 1e-9), "device": config.device}
+    ad, sf, lengths = torch.cat(ad), torch.cat(sf), np.concatenate(lengths)
+    out = {"nmse_ad_db": to_db(ad), "nmse_sf_db": to_db(sf), "num_samples": len(ad),
+           "payload_bits": float(lengths.mean()) if variable else int(lengths[0]),
+           "decode_samples_per_s": len(ad) / max(t_dec, 1e-9), "device": config.device}
+    if variable:
+        est = np.concatenate(estimated)
+        out.update(payload_bits_p95=float(np.percentile(lengths, 95)), payload_bits_max=int(lengths.max()),
+                   estimated_bits=float(est.mean()),
+                   actual_over_estimated=float(lengths.mean() / est.mean()))
+    return out

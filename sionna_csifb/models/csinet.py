@@ -78,20 +78,34 @@ class QuantizedAutoencoder(LearnedCodec):
         self.input_size = tuple(check_positive_int(s, "input_size") for s in input_size)
         self.side_info = bool(side_info)
         h, w = self.input_size
-        self.quantizer = UniformQuantizer(self.bits_per_value)
+        self.quantizer = self._make_quantizer()
         self.enc_dense = layers.Dense(self.latent_dim, activation="tanh")
         self.dec_dense = layers.Dense(h * w * 2)
         self.out_conv = layers.Conv2D(2, 3, padding="same")
+        self._make_encoder()
         if self.architecture == "csinet":
-            self.enc_paths = [_conv(2, 3)]
             self.blocks = [[_conv(8, 3), _conv(16, 3), _conv(2, 3, act=False)] for _ in range(2)]
         else:
-            self.enc_paths = [_conv(2, 3) + _conv(2, (1, 9)) + _conv(2, (9, 1)), _conv(2, 3)]
-            self.enc_merge = _conv(2, 1)
             self.dec_head = _conv(2, 5)
             self.blocks = [[_conv(7, 3) + _conv(7, (1, 9)) + _conv(7, (9, 1)), _conv(7, (1, 5)) + _conv(7, (5, 1)),
                             _conv(2, 1, act=False)] for _ in range(2)]
+        self._make_extra_layers()
         self._init_packing()
+
+    # ---- construction hooks (subclasses: the entropy-coded codec) ---------------------------
+    def _make_quantizer(self):
+        return UniformQuantizer(self.bits_per_value)
+
+    def _make_encoder(self) -> None:
+        """The convolutional feature paths before ``enc_dense``."""
+        if self.architecture == "csinet":
+            self.enc_paths = [_conv(2, 3)]
+        else:
+            self.enc_paths = [_conv(2, 3) + _conv(2, (1, 9)) + _conv(2, (9, 1)), _conv(2, 3)]
+            self.enc_merge = _conv(2, 1)
+
+    def _make_extra_layers(self) -> None:
+        """Layers a subclass adds (created before the model is built)."""
 
     @property
     def payload_bits(self) -> int:

@@ -13,7 +13,7 @@ from .._validation import check_choice
 
 __all__ = ["model_config", "build_model", "csi_format", "MODEL_CLASSES"]
 
-MODEL_CLASSES = ("diffusion", "csinet", "crnet")
+MODEL_CLASSES = ("diffusion", "csinet", "crnet", "entropy")
 
 _DIFFUSION = {
     # small: attention only below full resolution (at 32 x 32 it costs ~40% of a CPU step)
@@ -37,11 +37,24 @@ CODEBOOK_WEIGHT = 0.25
 MIN_LOSS_WEIGHT = 1.0
 
 
+_ENTROPY = {
+    # small: CsiNet's convolutions (trains on 2 CPU cores); paper: STQENet's attention encoder
+    # and CRNet's decoder
+    "small": dict(architecture="csinet", encoder="cnn"),
+    "paper": dict(architecture="crnet", encoder="attention", attention_dim=32),
+}
+
+
 def model_config(model: str, size: str, num_bits: int, side_info: bool = True,
                  input_size=(32, 32)) -> dict[str, Any]:
-    """Constructor arguments of a model at a size preset."""
+    """Constructor arguments of a model at a size preset. For ``entropy``, ``num_bits`` is the
+    target mean report length (rate-constrained training) and sets the latent count."""
     check_choice(model, "model", MODEL_CLASSES)
     check_choice(size, "size", ("small", "paper"))
+    if model == "entropy":
+        return {**_ENTROPY[size], "num_latents": max(32, min(256, num_bits // 2)), "bits_per_value": 6,
+                "entropy_model": "hyperprior", "target_bits": float(num_bits), "rate_weight": 3e-4,
+                "input_size": list(input_size), "side_info": side_info}
     if model == "diffusion":
         return {"num_bits": num_bits, "input_size": list(input_size), "side_info": side_info,
                 "codebook_weight": CODEBOOK_WEIGHT, "min_loss_weight": MIN_LOSS_WEIGHT, **_DIFFUSION[size]}
@@ -59,9 +72,11 @@ def build_model(model: str, config: dict[str, Any], scenario=None):
     """Instantiate and build a model from its class name and config (+ the scenario's crop)."""
     from .csinet import QuantizedAutoencoder
     from .diffusion_codec import DiffusionCodec
+    from .entropy_codec import EntropyCodec
 
     check_choice(model, "model", MODEL_CLASSES)
     config = {**config, **(csi_format(scenario) if scenario is not None else {})}
-    m = DiffusionCodec(**config) if model == "diffusion" else QuantizedAutoencoder(**config)
+    cls = {"diffusion": DiffusionCodec, "entropy": EntropyCodec}.get(model, QuantizedAutoencoder)
+    m = cls(**config)
     m.build()
     return m

@@ -13,7 +13,7 @@ from keras import layers, ops
 from .._validation import check_positive_int
 from .vector import indices_to_bits
 
-__all__ = ["UniformQuantizer"]
+__all__ = ["UniformQuantizer", "MuLawQuantizer"]
 
 
 @keras.saving.register_keras_serializable(package="sionna_csifb")
@@ -43,12 +43,26 @@ class UniformQuantizer(layers.Layer):
     def levels(self) -> int:
         return 2 ** self.num_bits
 
+    def compand(self, c):
+        """The companding curve applied before the uniform grid (identity here)."""
+        return c
+
+    def expand(self, v):
+        """Inverse of :meth:`compand`."""
+        return v
+
+    def continuous_index(self, c):
+        """The latent on the index axis: level ``i`` covers ``[i - 0.5, i + 0.5)``, so that
+        :meth:`indices` is this value rounded (what entropy models see, with additive noise)."""
+        return (self.compand(ops.clip(c, -1.0, 1.0)) + 1.0) / 2.0 * self.levels - 0.5
+
     def indices(self, c):
-        i = ops.floor((ops.clip(c, -1.0, 1.0) + 1.0) / 2.0 * self.levels)
+        i = ops.floor(self.continuous_index(c) + 0.5)
         return ops.cast(ops.clip(i, 0, self.levels - 1), "int32")
 
     def dequantize(self, indices):
-        return (ops.cast(indices, "float32") + 0.5) * 2.0 / self.levels - 1.0
+        """Indices (or continuous index values) -> latent values."""
+        return self.expand((ops.cast(indices, "float32") + 0.5) * 2.0 / self.levels - 1.0)
 
     def _bit_weights(self):
         """Place values of the bits, MSB first: index = sum_k w_k b_k."""
@@ -79,3 +93,36 @@ class UniformQuantizer(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_bits": self.num_bits}
+
+
+@keras.saving.register_keras_serializable(package="sionna_csifb")
+class MuLawQuantizer(UniformQuantizer):
+    r"""B-bit mu-law companding quantiser (STQENet): the latent is compressed by
+    $f(c) = \mathrm{sign}(c) \ln(1 + \mu |c|) / \ln(1 + \mu)$, quantised on the uniform grid of
+    :class:`UniformQuantizer`, and expanded by $f^{-1}$; finer steps near zero, where most of a
+    latent's mass is. Straight-through gradient as the uniform quantiser.
+
+    Args:
+        num_bits: int. Bits per element.
+        mu: float. Companding strength (> 0; STQENet: 255 as in G.711 is the usual value; our default 50).
+
+    Examples:
+        >>> q = MuLawQuantizer(3, mu=50.0)
+        >>> keras.ops.convert_to_numpy(q(keras.ops.convert_to_tensor([[-1.0, 0.01, 0.2, 1.0]]))["indices"]).tolist()   # uniform: 0, 4, 4, 7
+        [[0, 4, 6, 7]]
+    """
+
+    def __init__(self, num_bits: int = 6, mu: float = 50.0, **kwargs) -> None:
+        super().__init__(num_bits, **kwargs)
+        if not float(mu) > 0:
+            raise ValueError(f"`mu` must be > 0, got {mu!r}.")
+        self.mu = float(mu)
+
+    def compand(self, c):
+        return ops.sign(c) * ops.log1p(self.mu * ops.abs(c)) / ops.log1p(ops.convert_to_tensor(self.mu))
+
+    def expand(self, v):
+        return ops.sign(v) * ops.expm1(ops.abs(v) * ops.log1p(ops.convert_to_tensor(self.mu))) / self.mu
+
+    def get_config(self):
+        return {**super().get_config(), "mu": self.mu}

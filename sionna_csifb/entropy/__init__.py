@@ -1,0 +1,1 @@
+"""Entropy-coded feedback: densities (rate models), integer tables, range coding, stored reports."""

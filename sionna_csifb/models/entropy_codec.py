@@ -1,0 +1,371 @@
+r"""Entropy-coded CSI feedback: a learned transform, a learned entropy model, real bitstreams.
+
+The UE's encoder (CsiNet/CRNet convolutions, or STQENet's spatially separable attention)
+maps the packed angular-delay CSI to ``num_latents`` values in [-1, 1] (tanh), quantised on
+the ``2**bits_per_value``-level grid of the uniform (or mu-law companding) quantiser. Unlike
+the fixed-rate CsiNet, each level index is then entropy coded: its cost is
+$-\log_2 P(\text{index})$ bits under a learned entropy model, so likely levels are cheap and the
+report length varies with the channel. Entropy models (:mod:`sionna_csifb.entropy.densities`):
+
+* ``factorized``: one learned density per latent (Ballé et al. 2018's non-parametric model);
+* ``hyperprior``: a zero-mean Gaussian per latent whose scale a hyperprior predicts from
+  ``hyper_latents`` side values $z = R \tanh(h_a(|u|))$, themselves coded with a factorized
+  density (Ballé et al. 2018; the hyperprior of CDM-JSCC). The report carries $z$ first: its
+  bits are counted.
+
+Training (``objective``): MSE of the packed estimate + ``rate_weight`` x bits per report
+(rate with additive uniform noise on the index axis, the decoder sees the straight-through
+rounded latents). Sweeping ``rate_weight`` traces the rate-distortion curve.
+
+Coding. After training, :meth:`EntropyCodec.freeze` turns the entropy models into integer
+tables held in the model's (non-trainable) weights, and the hyperprior's scale network into an
+integer network (:class:`~sionna_csifb.entropy.coding.IntegerMLP`); ``compress`` then range
+codes each report with constriction, bit-granular (:mod:`sionna_csifb.entropy.coding`), and
+returns a :class:`VariableLengthBits`; ``decompress`` decodes exactly the UE's symbols. Nothing
+the coder sees is a float computed at run time, so UE and BS agree on any device.
+
+Rate-adaptive mode. ``compress(h, max_bits=N)`` keeps each report within ``N`` bits where it
+can: it codes the level indices on the finest of the grids with 1, 2, 3, 4, 6 or 8 levels per
+bin whose report fits (a 6-way header says which; the tables of a coarse grid are sums of the
+fine integer tables, so both sides derive them exactly), as CDM-JSCC lets the estimated
+entropy set a report's size. ``decompress(..., rate_adaptive=True)`` reads it.
+
+Out of scope: a soft-bit ``channel`` in :meth:`call` (a range-coded stream has no per-bit
+gradient: train without it, and send the reports over the chain's coded uplink).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import keras
+import numpy as np
+from keras import layers, ops
+
+from .._validation import check_choice, check_positive_int
+from ..entropy.coding import (IntegerMLP, VariableLengthBits, coarse_pmf, decode_sequential, encode_segments,
+                              information_bits, integer_pmf)
+from ..entropy.densities import SCALE_TABLE, FactorizedDensity, GaussianConditional, bits_from_likelihood
+from ..layers.attention import SeparableAttentionBlock
+from ..quantization.scalar import MuLawQuantizer, UniformQuantizer
+from .csinet import QuantizedAutoencoder
+
+__all__ = ["EntropyCodec", "VariableLengthBits", "RATE_STEPS"]
+
+#: Grid coarsening factors of the rate-adaptive mode (levels per bin), finest first.
+RATE_STEPS = (1, 2, 3, 4, 6, 8)
+
+
+@keras.saving.register_keras_serializable(package="sionna_csifb")
+class EntropyCodec(QuantizedAutoencoder):
+    """Learned transform + learned entropy model + range coding, a digital
+    :class:`~sionna_csifb.models.codec.LearnedCodec` with variable-length reports.
+
+    Args:
+        architecture: "csinet" or "crnet". Convolutional encoder (``encoder="cnn"``) and decoder.
+        encoder: "cnn" or "attention" (STQENet's spatially separable transformer block).
+        num_latents: int. Latent values per report.
+        bits_per_value: int. The quantiser's grid has ``2**bits_per_value`` levels.
+        companding: "uniform" or "mulaw".
+        entropy_model: "factorized" or "hyperprior".
+        rate_weight: float. lambda in loss = MSE + lambda * bits (the initial value if
+            ``target_bits`` is set).
+        target_bits: float or None. Rate-constrained training: after every training step
+            lambda is multiplied by ``exp(0.02 (mean bits / target - 1))``, a dual ascent that
+            settles the mean report length near the target (e.g. an eType II payload).
+        hyper_latents: int. Hyperprior side values (``hyperprior`` only).
+        hyper_width: int. Hidden width of the hyperprior's networks.
+        hyper_range: int. The side values lie in [-R, R] (2R + 1 symbols).
+        attention_dim: int. Channels of the attention encoder.
+        attention_window: int. Its LSA window side.
+        input_size, side_info, num_subcarriers, window_start: as :class:`QuantizedAutoencoder`.
+
+    Examples:
+        >>> import numpy as np
+        >>> m = EntropyCodec(num_latents=6, input_size=(8, 8), num_subcarriers=20, side_info=False)
+        >>> h = keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=(3, 8, 20)).astype("complex64"))
+        >>> out = m(h, training=True)
+        >>> tuple(out["h_hat"].shape), tuple(out["bits"].shape)
+        ((3, 8, 20), (3,))
+        >>> m.freeze()
+        >>> payload = m.compress(h)
+        >>> payload.num_bits.shape, tuple(m.decompress(payload).shape)
+        ((3,), (3, 8, 20))
+    """
+
+    variable_length = True
+
+    def __init__(self, architecture: str = "csinet", encoder: str = "cnn", num_latents: int = 32,
+                 bits_per_value: int = 6, companding: str = "uniform", entropy_model: str = "hyperprior",
+                 rate_weight: float = 3e-4, target_bits: float | None = None, hyper_latents: int = 8, hyper_width: int = 32, hyper_range: int = 8,
+                 attention_dim: int = 16, attention_window: int = 8, input_size=(32, 32), side_info: bool = False,
+                 num_subcarriers: int | None = None, window_start: int = 0, **kwargs) -> None:
+        self.encoder_type = check_choice(encoder, "encoder", ("cnn", "attention"))
+        self.num_latents = check_positive_int(num_latents, "num_latents")
+        self.companding = check_choice(companding, "companding", ("uniform", "mulaw"))
+        self.entropy_model = check_choice(entropy_model, "entropy_model", ("factorized", "hyperprior"))
+        if not (math.isfinite(float(rate_weight)) and float(rate_weight) >= 0):
+            raise ValueError(f"`rate_weight` must be finite and >= 0, got {rate_weight!r}.")
+        self.rate_weight = float(rate_weight)
+        if target_bits is not None and not float(target_bits) > 0:
+            raise ValueError(f"`target_bits` must be > 0 or None, got {target_bits!r}.")
+        self.target_bits = None if target_bits is None else float(target_bits)
+        self.hyper_latents = check_positive_int(hyper_latents, "hyper_latents")
+        self.hyper_width = check_positive_int(hyper_width, "hyper_width")
+        self.hyper_range = check_positive_int(hyper_range, "hyper_range")
+        self.attention_dim = check_positive_int(attention_dim, "attention_dim")
+        self.attention_window = check_positive_int(attention_window, "attention_window")
+        bpv = check_positive_int(bits_per_value, "bits_per_value")
+        if bpv > 12:
+            raise ValueError(f"`bits_per_value` must be <= 12 (a {2 ** bpv}-symbol table per latent), got {bpv}.")
+        super().__init__(architecture=architecture, num_bits=self.num_latents * bpv, bits_per_value=bpv,
+                         input_size=input_size, side_info=side_info, num_subcarriers=num_subcarriers,
+                         window_start=window_start, **kwargs)
+
+    # ---- construction hooks -------------------------------------------------------------------
+    def _make_quantizer(self):
+        return MuLawQuantizer(self.bits_per_value) if self.companding == "mulaw" else UniformQuantizer(
+            self.bits_per_value)
+
+    def _make_encoder(self) -> None:
+        if self.encoder_type == "cnn":
+            return super()._make_encoder()
+        self.enc_embed = layers.Conv2D(self.attention_dim, 3, padding="same")
+        self.enc_attention = SeparableAttentionBlock(self.attention_dim, num_heads=2, window=self.attention_window)
+        self.enc_project = layers.Conv2D(2, 3, padding="same")
+
+    def _make_extra_layers(self) -> None:
+        levels, m = 2 ** self.bits_per_value, self.num_latents
+        if self.entropy_model == "factorized":
+            self.density = FactorizedDensity(m, init_scale=levels / 4)
+            table_shapes = {"y_tables": (m, levels)}
+        else:
+            self.hyper_a = [layers.Dense(self.hyper_width, activation="relu"), layers.Dense(self.hyper_latents)]
+            # initial scale: a quarter of the alphabet (the latents' spread before training)
+            self.hyper_s = [layers.Dense(self.hyper_width, activation="relu"),
+                            layers.Dense(m, bias_initializer=keras.initializers.Constant(math.log(levels / 4)))]
+            self.z_density = FactorizedDensity(self.hyper_latents, init_scale=self.hyper_range / 2)
+            self.gaussian = GaussianConditional()
+            hw, s = self.hyper_width, len(SCALE_TABLE)
+            table_shapes = {"y_tables": (s, levels), "z_tables": (self.hyper_latents, 2 * self.hyper_range + 1),
+                            "int_w1": (self.hyper_latents, hw), "int_b1": (hw,), "int_w2": (hw, m),
+                            "int_b2": (m,), "int_thresholds": (s - 1,)}
+        table_shapes["frozen"] = ()
+        self.lagrange = self.add_weight(shape=(), dtype="float32", trainable=False, name="rate_weight",
+                                        initializer=keras.initializers.Constant(self.rate_weight))
+        # the frozen integer tables travel with the weights (non-trainable int32)
+        self.tables = {k: self.add_weight(shape=v, dtype="int32", initializer="zeros", trainable=False, name=k)
+                       for k, v in table_shapes.items()}
+
+    # ---- the transform ------------------------------------------------------------------------
+    def encode_latent(self, x, training=False):
+        if self.encoder_type == "cnn":
+            return super().encode_latent(x, training)
+        self._check(x, "x")
+        h = self.enc_project(self.enc_attention(self.enc_embed(x)))
+        return self.enc_dense(ops.reshape(h, (ops.shape(x)[0], -1)))
+
+    @property
+    def levels(self) -> int:
+        return 2 ** self.bits_per_value
+
+    @property
+    def _center(self) -> float:
+        return (self.levels - 1) / 2.0
+
+    @property
+    def payload_bits(self):
+        """None: the report length varies (see ``compress``)."""
+        return None
+
+    def _hyper_analysis(self, t):
+        return self.hyper_range * ops.tanh(self.hyper_a[1](self.hyper_a[0](ops.abs(t))))
+
+    def _hyper_log_scale(self, z_hat):
+        return self.hyper_s[1](self.hyper_s[0](z_hat))
+
+    def rate_bits(self, c, training=False):
+        """Estimated bits per report `[batch]` of latents ``c`` (additive-noise relaxation in
+        training, the rounded levels otherwise)."""
+        t = self.quantizer.continuous_index(c) - self._center
+        if training:
+            u = t + keras.random.uniform(ops.shape(t), -0.5, 0.5)
+        else:
+            u = ops.cast(self.quantizer.indices(c), "float32") - self._center
+        if self.entropy_model == "factorized":
+            return bits_from_likelihood(self.density(u))
+        z = self._hyper_analysis(t)
+        z_round = ops.round(z)
+        z_noisy = z + keras.random.uniform(ops.shape(z), -0.5, 0.5) if training else z_round
+        z_ste = z + ops.stop_gradient(z_round - z)
+        scale = ops.exp(self._hyper_log_scale(z_ste))
+        return bits_from_likelihood(self.gaussian(u, scale)) + bits_from_likelihood(self.z_density(z_noisy))
+
+    def forward_packed(self, x, y=None, training=False, channel=None, num_inference_steps=None):
+        """Differentiable pass: latent, straight-through quantiser for the decoder, rate
+        estimate; ``aux_loss`` = ``rate_weight`` x mean bits, ``bits`` per report."""
+        if channel is not None:
+            raise NotImplementedError("EntropyCodec sends range-coded variable-length reports, which have no "
+                                      "per-bit gradient: train it without `channel`, and send its reports over "
+                                      "the chain's coded uplink.")
+        c = self.encode_latent(x, training)
+        bits = self.rate_bits(c, training)
+        x_hat = self.decode_latent(self.quantizer(c)["z_hat"], y, training)
+        lam = ops.convert_to_tensor(self.lagrange.value)
+        if training and self.target_bits is not None:  # dual ascent on lambda (no gradient)
+            ratio = ops.stop_gradient(ops.mean(bits)) / self.target_bits
+            self.lagrange.assign(ops.clip(lam * ops.exp(0.02 * (ratio - 1.0)), 1e-6, 0.1))
+        return {"x_hat": x_hat, "aux_loss": lam * ops.mean(bits), "bits": bits}
+
+    # ---- freezing the coder's tables -------------------------------------------------------------
+    @property
+    def frozen(self) -> bool:
+        return bool(int(ops.convert_to_numpy(self.tables["frozen"].value)))
+
+    def freeze(self) -> None:
+        """Freeze the entropy models into the integer tables the coder uses (call after
+        training, before ``compress``; saved with the weights)."""
+        support = np.arange(self.levels) - self._center
+        t = {}
+        if self.entropy_model == "factorized":
+            t["y_tables"] = integer_pmf(self.density.bin_probabilities(support))
+        else:
+            t["y_tables"] = integer_pmf(GaussianConditional.bin_probabilities(support, SCALE_TABLE))
+            r = self.hyper_range
+            t["z_tables"] = integer_pmf(self.z_density.bin_probabilities(np.arange(-r, r + 1)))
+            (w1, b1), (w2, b2) = ([ops.convert_to_numpy(v) for v in d.weights] for d in self.hyper_s)
+            log_s = np.log(SCALE_TABLE)
+            mlp = IntegerMLP.from_float(w1, b1, w2, b2, (log_s[1:] + log_s[:-1]) / 2)
+            t.update(int_w1=mlp.w1, int_b1=mlp.b1, int_w2=mlp.w2, int_b2=mlp.b2, int_thresholds=mlp.thresholds)
+        for k, v in t.items():
+            if np.abs(v).max() >= 2 ** 31:
+                raise ValueError(f"frozen table {k} overflows int32 (hyperprior weights too large).")
+            self.tables[k].assign(ops.convert_to_tensor(v.astype("int32")))
+        self.tables["frozen"].assign(ops.convert_to_tensor(np.int32(1)))
+
+    def _table(self, name: str) -> np.ndarray:
+        return ops.convert_to_numpy(self.tables[name].value).astype("int64")
+
+    def _require_frozen(self) -> None:
+        if not self.frozen:
+            raise RuntimeError("The entropy coder's tables are not frozen: call `model.freeze()` after training "
+                               "(shipped weights are frozen).")
+
+    def _int_mlp(self) -> IntegerMLP:
+        return IntegerMLP(*(self._table(k) for k in ("int_w1", "int_b1", "int_w2", "int_b2", "int_thresholds")))
+
+    def fingerprint(self) -> str:
+        """16 hex digits identifying this model (config, weights and frozen tables): a stored
+        report names the model that can decode it."""
+        cfg = {k: v for k, v in self.get_config().items() if k not in ("name", "trainable", "dtype")}
+        h = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode())
+        for v in self.weights:
+            h.update(np.ascontiguousarray(ops.convert_to_numpy(v.value)).tobytes())
+        return h.hexdigest()[:16]
+
+    # ---- coding ---------------------------------------------------------------------------------
+    def _symbols(self, x):
+        """Packed CSI -> (level indices [B, M], hyperprior symbols [B, Mz] or None), int64."""
+        c = self.encode_latent(x)
+        idx = ops.convert_to_numpy(self.quantizer.indices(c)).astype("int64")
+        if self.entropy_model == "factorized":
+            return idx, None
+        z = ops.convert_to_numpy(ops.round(self._hyper_analysis(self.quantizer.continuous_index(c) - self._center)))
+        return idx, np.clip(z.astype("int64"), -self.hyper_range, self.hyper_range)
+
+    def _y_tables(self, z_sym: np.ndarray | None) -> np.ndarray:
+        """Per-latent integer tables [M, levels] (from the side symbols for the hyperprior)."""
+        y = self._table("y_tables")
+        if self.entropy_model == "factorized":
+            return y
+        return y[self._int_mlp().indices(z_sym[None])[0]]
+
+    def compress_packed(self, x, max_bits: int | None = None):
+        """Packed CSI -> :class:`VariableLengthBits` (range coded; see the module docstring)."""
+        self._require_frozen()
+        if max_bits is not None:
+            max_bits = check_positive_int(max_bits, "max_bits")
+        idx, z = self._symbols(x)
+        zt = self._table("z_tables") if z is not None else None
+        header = integer_pmf(np.ones((1, len(RATE_STEPS))))
+        reports, steps = [], []
+        for b in range(idx.shape[0]):
+            zseg = [(z[b] + self.hyper_range, zt)] if z is not None else []
+            yt = self._y_tables(None if z is None else z[b])
+            for k, q in enumerate(RATE_STEPS if max_bits is not None else (1,)):
+                head = [(np.array([k]), header)] if max_bits is not None else []
+                bits = encode_segments(head + zseg + [(idx[b] // q, coarse_pmf(yt, q))])
+                if max_bits is None or len(bits) <= max_bits:
+                    break
+            reports.append(bits)
+            steps.append(q)
+        self.last_steps = np.array(steps)
+        return VariableLengthBits.from_list(reports)
+
+    def compress(self, h, max_bits: int | None = None):
+        """UE side: complex CSI -> :class:`VariableLengthBits`; ``max_bits``: rate-adaptive mode."""
+        self._check_finite(h, "h")
+        return self.compress_packed(self.pack(h)[0], max_bits=max_bits)
+
+    def decode_symbols(self, payload, rate_adaptive: bool = False) -> np.ndarray:
+        """Reports -> level values on the index axis `[batch, M]` float (bin centres).
+
+        Raises:
+            CodingError: a report that is no codeword of this model.
+        """
+        self._require_frozen()
+        if not isinstance(payload, VariableLengthBits):
+            raise TypeError(f"EntropyCodec decodes VariableLengthBits (what compress returns), got "
+                            f"{type(payload).__name__}.")
+        header = integer_pmf(np.ones((1, len(RATE_STEPS))))
+        zt = self._table("z_tables") if self.entropy_model == "hyperprior" else None
+        out = np.zeros((len(payload.num_bits), self.num_latents))
+        for b in range(len(payload.num_bits)):
+            fns = [lambda prev: header] if rate_adaptive else []
+            if zt is not None:
+                fns.append(lambda prev: zt)
+
+            def y_fn(prev):
+                q = RATE_STEPS[int(prev[0][0])] if rate_adaptive else 1
+                zs = prev[-1] - self.hyper_range if zt is not None else None
+                return coarse_pmf(self._y_tables(zs), q)
+
+            segs = decode_sequential(payload.report(b), fns + [y_fn])
+            q = RATE_STEPS[int(segs[0][0])] if rate_adaptive else 1
+            lo = segs[-1] * q
+            out[b] = (lo + np.minimum(lo + q - 1, self.levels - 1)) / 2.0
+        return out
+
+    def decompress_packed(self, payload, y=None, num_inference_steps=None, rate_adaptive: bool = False):
+        idx = ops.convert_to_tensor(self.decode_symbols(payload, rate_adaptive).astype("float32"))
+        return self.decode_latent(self.quantizer.dequantize(idx), y)
+
+    def decompress(self, payload, side_info=None, num_inference_steps=None, rate_adaptive: bool = False):
+        """BS side: :class:`VariableLengthBits` (+ UL CSI) -> complex estimate."""
+        if side_info is not None:
+            self._check_finite(side_info, "side_info")
+        return self.packing.unpack(self.decompress_packed(payload, self.pack_side_info(side_info),
+                                                          rate_adaptive=rate_adaptive))
+
+    def information_bits(self, x) -> np.ndarray:
+        """Ideal code length `[batch]` of each report under the frozen integer tables."""
+        self._require_frozen()
+        idx, z = self._symbols(x)
+        out = np.zeros(idx.shape[0])
+        for b in range(idx.shape[0]):
+            out[b] = information_bits(idx[b], self._y_tables(None if z is None else z[b]))
+            if z is not None:
+                out[b] += information_bits(z[b] + self.hyper_range, self._table("z_tables"))
+        return out
+
+    def get_config(self):
+        cfg = super().get_config()
+        for k in ("num_bits",):
+            cfg.pop(k, None)
+        return {**cfg, "encoder": self.encoder_type, "num_latents": self.num_latents, "companding": self.companding,
+                "entropy_model": self.entropy_model, "rate_weight": self.rate_weight, "target_bits": self.target_bits,
+                "hyper_latents": self.hyper_latents, "hyper_width": self.hyper_width,
+                "hyper_range": self.hyper_range, "attention_dim": self.attention_dim,
+                "attention_window": self.attention_window}
+

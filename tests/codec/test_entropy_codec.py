@@ -1,0 +1,193 @@
+"""Entropy-coded feedback: densities, integer tables, range coding, the codec, stored reports.
+
+Backend-agnostic (keras.ops, NumPy, constriction): CI runs it on torch and on TensorFlow.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from sionna_csifb.entropy.coding import (CodingError, VariableLengthBits, coarse_pmf, decode_segments,
+                                         encode_segments, information_bits, integer_pmf)
+from sionna_csifb.entropy.densities import SCALE_TABLE, FactorizedDensity, GaussianConditional
+from sionna_csifb.entropy.report_file import ReportFormatError, pack_reports, unpack_reports
+from sionna_csifb.models.entropy_codec import RATE_STEPS, EntropyCodec
+
+N, T, F = 8, 8, 24
+
+
+def _h(b, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((b, N, F)) + 1j * rng.standard_normal((b, N, F))).astype("complex64")
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def _codec(**kw):
+    keras.utils.set_random_seed(0)
+    cfg = dict(num_latents=6, input_size=(N, T), num_subcarriers=F)
+    return EntropyCodec(**{**cfg, **kw})
+
+
+MODELS = [dict(entropy_model="factorized"), dict(entropy_model="hyperprior"),
+          dict(entropy_model="hyperprior", encoder="attention", attention_dim=8, attention_window=4,
+               companding="mulaw", architecture="crnet", side_info=True)]
+
+
+# ---- densities and tables ---------------------------------------------------------------------
+def test_densities_are_normalised():
+    d = FactorizedDensity(3, init_scale=4.0)
+    p = d.bin_probabilities(np.arange(-60, 61))
+    assert p.shape == (3, 121)
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-3)
+    g = GaussianConditional.bin_probabilities(np.arange(-400, 401) + 0.5, SCALE_TABLE)
+    np.testing.assert_allclose(g.sum(1), 1.0, atol=1e-9)
+    lik = _np(GaussianConditional()(keras.ops.zeros((1, 1)), keras.ops.ones((1, 1)) * 2.0))
+    np.testing.assert_allclose(lik[0, 0], GaussianConditional.bin_probabilities(np.array([0.0]), [2.0])[0, 0],
+                               rtol=1e-5)
+
+
+def test_integer_pmf_sums_and_floor():
+    rng = np.random.default_rng(1)
+    p = rng.dirichlet(np.ones(40) * 0.1, size=50)
+    c = integer_pmf(p)
+    assert (c.sum(1) == 2 ** 16).all() and (c >= 1).all()
+    assert np.array_equal(c, integer_pmf(p.copy()))
+    assert (coarse_pmf(c, 3).sum(1) == 2 ** 16).all() and coarse_pmf(c, 3).shape == (50, 14)
+    with pytest.raises(ValueError, match="non-negative"):
+        integer_pmf(np.array([0.5, np.nan]))
+
+
+def test_range_coding_is_exact_and_bit_granular():
+    rng = np.random.default_rng(2)
+    over = []
+    for _ in range(150):
+        m, n = int(rng.integers(2, 65)), int(rng.integers(1, 50))
+        c = integer_pmf(rng.dirichlet(np.ones(m) * 0.3, size=n))
+        s = np.array([rng.choice(m, p=row / row.sum()) for row in c])
+        bits = encode_segments([(s, c)])
+        assert np.array_equal(decode_segments(bits, [c])[0], s)
+        over.append(len(bits) - information_bits(s, c))
+    # whole 32-bit words would cost ~16 bits per report on average; bit-granular ~0-2
+    assert np.mean(over) < 2.0 and max(over) < 4.0
+
+
+def test_decoder_reports_foreign_streams_cleanly():
+    c = integer_pmf(np.tile([[0.97, 0.01, 0.01, 0.01]], (8, 1)))
+    rng = np.random.default_rng(3)
+    outcomes = set()
+    for _ in range(300):
+        bits = rng.integers(0, 2, int(rng.integers(0, 80))).astype(np.uint8)
+        try:
+            s = decode_segments(bits, [c])[0]
+            assert s.shape == (8,) and s.min() >= 0 and s.max() < 4
+            outcomes.add("decoded")
+        except CodingError:
+            outcomes.add("error")
+    assert "decoded" in outcomes
+    with pytest.raises(ValueError, match="0/1"):
+        decode_segments(np.array([0, 2]), [c])
+
+
+# ---- the codec -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("kw", MODELS, ids=["factorized", "hyperprior", "attention-mulaw-si"])
+def test_codec_trains_and_decodes_exactly(kw):
+    m = _codec(**kw)
+    h = _h(5)
+    side = h if m.side_info else None
+    out = m(h, side, training=True)
+    assert _np(out["bits"]).shape == (5,) and np.isfinite(_np(out["aux_loss"]))
+    assert np.isfinite(float(_np(m.training_loss(h, side))))
+    with pytest.raises(RuntimeError, match="freeze"):
+        m.compress(h)
+    m.freeze()
+    payload = m.compress(h)
+    assert isinstance(payload, VariableLengthBits) and payload.bits.dtype == np.uint8
+    # the BS decodes exactly the UE's quantised latents: the same estimate as the model's hard pass
+    x, _ = m.pack(h)
+    want = _np(m.forward_packed(x, m.pack_side_info(side))["x_hat"])
+    got = _np(m.decompress_packed(payload, m.pack_side_info(side)))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert _np(m.decompress(payload, side)).shape == (5, N, F)
+    # actual bits: the ideal code length of the frozen tables plus a bit or two
+    info = m.information_bits(x)
+    assert np.all(payload.num_bits <= np.ceil(info) + 3)
+
+
+def test_codec_rate_adaptive_budget():
+    m = _codec(entropy_model="hyperprior", num_latents=12)
+    m.freeze()
+    h = _h(6, seed=4)
+    free = m.compress(h)
+    budget = int(np.median(free.num_bits)) - 10
+    capped = m.compress(h, max_bits=budget)
+    fits = capped.num_bits <= budget
+    assert fits.mean() > 0.5 and set(m.last_steps.tolist()) <= set(RATE_STEPS)
+    assert (m.last_steps[~fits] == RATE_STEPS[-1]).all()  # only the coarsest grid may overrun
+    est = _np(m.decompress(capped, rate_adaptive=True))
+    assert est.shape == (6, N, F) and np.isfinite(est.view("float32")).all()
+
+
+def test_codec_bad_input():
+    m = _codec(entropy_model="factorized")
+    m.freeze()
+    with pytest.raises(TypeError, match="VariableLengthBits"):
+        m.decompress(np.zeros((2, 10), np.int32))
+    with pytest.raises(NotImplementedError, match="coded uplink"):
+        m(_h(2), training=True, channel=lambda b: b)
+    with pytest.raises(ValueError, match="entropy_model"):
+        EntropyCodec(entropy_model="laplace", input_size=(N, T))
+    h = _h(2)
+    h[0] = 0
+    with pytest.raises(ValueError, match="all-zero"):
+        m.compress(h)
+
+
+def test_weights_roundtrip_keeps_tables_and_fingerprint(tmp_path):
+    m = _codec(entropy_model="hyperprior")
+    m.freeze()
+    path = tmp_path / "m.weights.h5"
+    m.save_weights(path)
+    m2 = _codec(entropy_model="hyperprior")
+    assert not m2.frozen and m2.fingerprint() != m.fingerprint()
+    m2.load_weights(path)
+    assert m2.frozen and m2.fingerprint() == m.fingerprint()
+    h = _h(4, seed=7)
+    p = m.compress(h)
+    np.testing.assert_array_equal(m2.compress(h).bits, p.bits)
+    np.testing.assert_allclose(_np(m2.decompress(p)), _np(m.decompress(p)), rtol=1e-6)
+
+
+# ---- stored reports ------------------------------------------------------------------------------
+def test_report_file_roundtrip_and_fuzz():
+    m = _codec(entropy_model="hyperprior")
+    m.freeze()
+    h = _h(8, seed=5)
+    p = m.compress(h)
+    fp = m.fingerprint()
+    blob = pack_reports(p, fp)
+    q, meta = unpack_reports(blob, fp)
+    np.testing.assert_array_equal(q.bits, p.bits)
+    np.testing.assert_array_equal(q.num_bits, p.num_bits)
+    with pytest.raises(ReportFormatError, match="not by this model"):
+        unpack_reports(blob, "f" * 16)
+    rng = np.random.default_rng(6)
+    errors = 0
+    for i in range(400):  # bit flips, truncations, random bytes: a clear error or a valid decode
+        b = bytearray(blob)
+        if i % 3 == 0:
+            pos = int(rng.integers(0, 8 * len(b)))
+            b[pos // 8] ^= 1 << (pos % 8)
+        elif i % 3 == 1:
+            b = b[: int(rng.integers(0, len(b)))]
+        else:
+            b = bytearray(rng.integers(0, 256, int(rng.integers(0, 80))).astype(np.uint8).tobytes())
+        try:
+            q, _ = unpack_reports(bytes(b), fp)
+            est = _np(m.decompress(q))
+            assert np.isfinite(est.view("float32")).all()
+        except (ReportFormatError, CodingError):
+            errors += 1
+    assert errors == 400  # the checksum catches every corruption of this file
