@@ -24,12 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 TRAIN_SEED, TEST_SEED, TRAIN_N, TEST_N = 100, 200, 20000, 2000
+# plans whose data differ from the defaults: (train seed, test seed, train size, test size)
+DATA = {"uma": (11, 12, 40000, 2000)}
 
 # name: (model, size, bits, side info, steps, batch, extra csifb train flags). "floor0.1" runs use
 # the eq. (7) weight floor of the first experiments; the size presets now use 1.0 (see
 # sizes.MIN_LOSS_WEIGHT), which gave better models with and without side information.
 _DIFF = ("diffusion", "small")
 _F01, _F1 = ["--min-loss-weight", "0.1"], ["--min-loss-weight", "1.0"]
+_REC = ["--task", "reconstruction"]
 PLANS: dict[str, dict[str, tuple]] = {
     "paper-cdl-c": {
         **{f"diffusion-{b}-si-floor0.1": (*_DIFF, b, True, 1200, 128, _F01) for b in (64, 128, 192, 256)},
@@ -42,6 +45,16 @@ PLANS: dict[str, dict[str, tuple]] = {
         "csinet-128-nosi": ("csinet", "small", 128, False, 2000, 64, []),
         **{f"crnet-{b}-si": ("crnet", "small", b, True, 1500, 64, []) for b in (64, 128, 192, 256)},
     },
+    # entropy-coded feedback (reconstruction of the measured CSI, no side information), the same
+    # CsiNet network with 6-bit uniform quantisation, at eType II's pc1/pc3/pc6 payloads
+    "uma": {
+        **{f"entropy-{b}": ("entropy", "small", b, False, 2000, 64, _REC) for b in (65, 118, 286)},
+        "entropy-118-sgcs": ("entropy", "small", 118, False, 2000, 64, [*_REC, "--sgcs-weight", "1.0"]),
+        **{f"csinet-{b}-uniform6": ("csinet", "small", b, False, 2000, 64, _REC) for b in (66, 114)},
+        "entropy-118-factorized": ("entropy", "small", 118, False, 1000, 64, [*_REC, "--entropy-model", "factorized"]),
+        "entropy-118-mulaw": ("entropy", "small", 118, False, 1000, 64, [*_REC, "--companding", "mulaw"]),
+        "entropy-118-attention": ("entropy", "small", 118, False, 1000, 64, [*_REC, "--encoder", "attention"]),
+    },
     "realistic-cdl-c": {
         **{f"diffusion-{b}-si-floor1": (*_DIFF, b, True, 1000, 128, _F1) for b in (64, 128, 256)},
         "diffusion-128-nosi-floor1": (*_DIFF, 128, False, 1000, 128, _F1),
@@ -52,7 +65,7 @@ PLANS: dict[str, dict[str, tuple]] = {
 }
 # rough relative cost of a step, to start the longest runs first
 _COST = {("diffusion", "small"): 1.0, ("diffusion", "paper"): 1.5, ("csinet", "small"): 0.15,
-         ("crnet", "small"): 0.25}
+         ("crnet", "small"): 0.25, ("entropy", "small"): 0.2}
 
 
 def data_paths(data: Path, plan: str) -> tuple[Path, Path]:
@@ -61,7 +74,8 @@ def data_paths(data: Path, plan: str) -> tuple[Path, Path]:
 
 def ensure_data(data: Path, plan: str) -> None:
     train, test = data_paths(data, plan)
-    for path, n, seed in ((train, TRAIN_N, TRAIN_SEED), (test, TEST_N, TEST_SEED)):
+    tr_seed, te_seed, tr_n, te_n = DATA.get(plan, (TRAIN_SEED, TEST_SEED, TRAIN_N, TEST_N))
+    for path, n, seed in ((train, tr_n, tr_seed), (test, te_n, te_seed)):
         subprocess.run([sys.executable, "-m", "sionna_csifb.cli", "generate", "--preset", plan, "--n", str(n),
                         "--seed", str(seed), "--out", str(path), "--device", "cpu", "--no-progress"], check=True)
 

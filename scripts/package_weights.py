@@ -3,7 +3,8 @@
 Usage:
     python scripts/package_weights.py --run runs/diffusion-128-si --name diffusion-vq-128b-si
 
-Reads ``<run>/result.json`` (written by ``csifb train``) and ``<run>/checkpoint.weights.h5``,
+Reads ``<run>/result.json`` (written by ``csifb train``) and the weights it names (the final,
+for entropy-coded models frozen, weights; ``checkpoint.weights.h5`` for older runs),
 copies the weights to ``sionna_csifb/weights/<name>.weights.h5`` and records the model
 config, scenario, datasets, steps, test metrics and sha256 in ``manifest.json``.
 """
@@ -27,7 +28,7 @@ def main() -> None:
     if res["steps"] != res["training_config"]["steps"]:
         raise SystemExit(f"{args.run} is not finished ({res['steps']} of {res['training_config']['steps']} steps).")
     dst = WEIGHTS_DIR / f"{args.name}.weights.h5"
-    shutil.copyfile(args.run / "checkpoint.weights.h5", dst)
+    shutil.copyfile(args.run / res.get("weights", "checkpoint.weights.h5"), dst)
     manifest_path = WEIGHTS_DIR / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest[args.name] = {

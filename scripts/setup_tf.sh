@@ -8,9 +8,9 @@ if [ ! -x .venv-tf/bin/python ]; then
   "$BASE" -m venv .venv-tf
 fi
 PIP=(.venv-tf/bin/python -m pip --disable-pip-version-check -q)
-if ! .venv-tf/bin/python -c "import tensorflow, keras, h5py, pytest" 2>/dev/null; then
-  echo "setup_tf: installing tensorflow-cpu, keras, h5py, pytest"
-  "${PIP[@]}" install "tensorflow-cpu>=2.16" "keras>=3.10" numpy h5py pytest 2>&1 | grep -v "is ignored: it is neither" || true
+if ! .venv-tf/bin/python -c "import tensorflow, keras, h5py, pytest, scipy, constriction" 2>/dev/null; then
+  echo "setup_tf: installing tensorflow-cpu, keras, h5py, scipy, constriction, pytest"
+  "${PIP[@]}" install "tensorflow-cpu>=2.16" "keras>=3.10" numpy h5py scipy "constriction>=0.4" pytest 2>&1 | grep -v "is ignored: it is neither" || true
 fi
 # the package itself, without its torch/Sionna dependencies: only the codec layers are used here
 "${PIP[@]}" install --no-deps -e . 2>&1 | grep -v "is ignored: it is neither" || true

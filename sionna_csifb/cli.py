@@ -70,6 +70,7 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--companding", default=None, choices=["uniform", "mulaw"], help="entropy: the quantiser grid")
     t.add_argument("--rate-weight", type=float, default=None,
                    help="entropy: a fixed lambda (loss = MSE + lambda * bits) instead of the --bits target")
+    t.add_argument("--sgcs-weight", type=float, default=None, help="entropy: add w * (1 - SGCS) to the loss")
     t.add_argument("--size", default="small", choices=["small", "paper"])
     t.add_argument("--no-side-info", action="store_true", help="decoder without the UL CSI")
     t.add_argument("--task", default="prediction", choices=["prediction", "reconstruction"])
@@ -176,7 +177,7 @@ def _train(args) -> int:
             print(f"csifb train: error: --{flag} applies to --model diffusion", file=sys.stderr)
             return 2
         mcfg[key] = value
-    for key in ("entropy_model", "encoder", "companding", "rate_weight"):
+    for key in ("entropy_model", "encoder", "companding", "rate_weight", "sgcs_weight"):
         value = getattr(args, key)
         if value is None:
             continue

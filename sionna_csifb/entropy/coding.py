@@ -85,13 +85,19 @@ def integer_pmf(prob: np.ndarray, precision: int = PRECISION) -> np.ndarray:
     return counts
 
 
-def coarse_pmf(counts: np.ndarray, step: int) -> np.ndarray:
-    """Counts of the bins of ``step`` consecutive symbols (symbol ``i`` -> ``i // step``):
-    integer, so UE and BS derive identical coarse tables for the rate-adaptive mode."""
+def coarse_pmf(counts: np.ndarray, step: int, offset: int = 0) -> np.ndarray:
+    """Counts of the bins of ``step`` consecutive symbols (symbol ``i`` -> ``(i + offset) //
+    step``): integer sums, so UE and BS derive identical coarse tables (rate-adaptive mode).
+
+    Examples:
+        >>> coarse_pmf(np.array([1, 2, 3, 4, 5]), 3, offset=1).tolist()
+        [3, 12]
+    """
     n = counts.shape[-1]
-    m = -(-n // step)
-    pad = np.zeros((*counts.shape[:-1], m * step - n), "int64")
-    return np.concatenate([counts, pad], -1).reshape(*counts.shape[:-1], m, step).sum(-1)
+    m = -(-(n + offset) // step)
+    pad_l = np.zeros((*counts.shape[:-1], offset), "int64")
+    pad_r = np.zeros((*counts.shape[:-1], m * step - n - offset), "int64")
+    return np.concatenate([pad_l, counts, pad_r], -1).reshape(*counts.shape[:-1], m, step).sum(-1)
 
 
 class IntegerMLP:

@@ -90,6 +90,16 @@ def _throughput(h: torch.Tensor, h_hat: torch.Tensor, method: str, snr_db: float
     return out
 
 
+def _variable_length_stats(num_bits: torch.Tensor, res: torch.Tensor | None) -> dict:
+    """Mean, 95th percentile and maximum of the report length and of its coded-uplink REs,
+    for schemes whose reports vary in length (empty for fixed-length ones)."""
+    n = num_bits.double().cpu()
+    if res is None or len(n) == 0 or bool((n == n[0]).all()):
+        return {}
+    return {"variable_length": True, "payload_bits_p95": float(torch.quantile(n, 0.95)),
+            "payload_bits_max": int(n.max()), "uplink_res_p95": float(torch.quantile(res.double(), 0.95))}
+
+
 def evaluate_scheme(scheme: FeedbackScheme, data: CSITriplet, scenario: Scenario, cfg: ChainConfig) -> dict:
     """Run one scheme through the chain.
 
@@ -119,7 +129,10 @@ def evaluate_scheme(scheme: FeedbackScheme, data: CSITriplet, scenario: Scenario
             h_hat = torch.where(lost[:, None, None], y, h_hat)
     bits = msg.num_bits.double().mean().item() if msg.bits is not None else None
     nominal = scheme.nominal_payload_bits
-    res_coded = CodedUplink().num_res(int(round(bits))) if bits is not None else None
+    per_report_res = None
+    if bits is not None:  # REs of each report on the coded uplink (variable-length reports differ)
+        per_report_res = torch.tensor([float(CodedUplink().num_res(int(n))) for n in msg.num_bits.tolist()])
+    res_coded = float(per_report_res.mean()) if per_report_res is not None else None
     scs = scenario.subcarrier_spacing
     row = {
         "scheme": scheme.name, "description": scheme.description, "kind": scheme.kind,
@@ -128,6 +141,7 @@ def evaluate_scheme(scheme: FeedbackScheme, data: CSITriplet, scenario: Scenario
         "payload_bits": nominal if nominal is not None else bits,
         "uplink_res": info["uplink_res"] if info["uplink_res"] is not None else res_coded,
         "reports_lost": float(lost.float().mean()),
+        **_variable_length_stats(msg.num_bits, per_report_res),
         "nmse_db": to_db(nmse(z, h_hat)),
         "sgcs": float(sgcs(z, h_hat).mean()),
         "bf_gain_db": bf_gain_db(z, h_hat),

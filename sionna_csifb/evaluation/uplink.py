@@ -102,21 +102,48 @@ class CodedUplink:
         return 0 if num_bits == 0 else self._sizes(num_bits)[1] // self.num_bits_per_symbol
 
     def transmit(self, message: FeedbackMessage, h_ul: torch.Tensor, snr_db: float):
+        """Send every report; variable-length reports (``message.num_bits`` differ) go in
+        transport blocks of their own length (reports of equal length share one LDPC code).
+
+        Returns:
+            tuple: the received message, and ``lost`` `[batch]` and ``uplink_res`` (REs per
+            report: an int, or the mean for variable-length reports, with
+            ``uplink_res_per_report`` `[batch]`).
+        """
+        if message.bits is None:
+            raise ValueError("CodedUplink carries digital messages; this message has no bits (analog scheme?).")
+        bsz = message.bits.shape[0]
+        h_ul = _check_channel(h_ul, bsz) if message.nominal_bits else h_ul
+        no = 10 ** (-check_finite_scalar(snr_db, "snr_db") / 10)
+        lengths = message.num_bits.to(torch.int64).cpu()
+        if bool((lengths < 0).any()) or bool((lengths > message.nominal_bits).any()):
+            raise ValueError("message.num_bits must lie in [0, bits.shape[1]].")
+        b_hat = message.bits.clone()
+        lost = torch.zeros(bsz, dtype=torch.bool)
+        res = torch.zeros(bsz, dtype=torch.int64)
+        for nb in torch.unique(lengths).tolist():
+            idx = torch.nonzero(lengths == nb).flatten()
+            if nb == 0:
+                continue
+            sel = idx.to(message.bits.device)
+            rx, lost_i = self._send(message.bits[sel, :nb], h_ul[sel], no)
+            b_hat[sel, :nb] = rx.to(b_hat.dtype)
+            lost[idx] = lost_i
+            res[idx] = self.num_res(nb)
+        fixed = bool((lengths == lengths[0]).all()) if bsz else True
+        info = {"lost": lost, "uplink_res": int(res[0]) if fixed and bsz else float(res.double().mean())}
+        if not fixed:
+            info["uplink_res_per_report"] = res
+        return message.replace_bits(b_hat), info
+
+    def _send(self, bits: torch.Tensor, h_ul: torch.Tensor, no: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fixed-length reports `[b, nb]` through CRC, LDPC, QAM, the OFDM uplink and back."""
         from sionna.phy.channel import ApplyOFDMChannel
         from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
         from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
         from sionna.phy.mapping import BinarySource, Demapper, Mapper
 
-        if message.bits is None:
-            raise ValueError("CodedUplink carries digital messages; this message has no bits (analog scheme?).")
-        nb = message.nominal_bits
-        bsz = message.bits.shape[0]
-        if nb == 0:
-            return message, {"lost": torch.zeros(bsz, dtype=torch.bool), "uplink_res": 0}
-        if bool((message.num_bits != nb).any()):
-            raise ValueError("CodedUplink sends fixed-length reports; pad variable-length messages first.")
-        h_ul = _check_channel(h_ul, bsz)
-        no = 10 ** (-check_finite_scalar(snr_db, "snr_db") / 10)
+        bsz, nb = bits.shape
         m = self.num_bits_per_symbol
         k, n = self._sizes(nb)
         crc_enc = CRCEncoder("CRC24A")
@@ -127,7 +154,7 @@ class CodedUplink:
         f = h_ul.shape[-1]
         n_re = n // m
         s = math.ceil(n_re / f)
-        x = mapper(enc(crc_enc(message.bits.float())))  # [B, n_re]
+        x = mapper(enc(crc_enc(bits.float())))  # [B, n_re]
         if s * f > n_re:
             x = torch.cat([x, mapper(BinarySource()([bsz, (s * f - n_re) * m]))], -1)
         xg = x.reshape(bsz, 1, 1, s, f)  # [B, 1 tx, 1 ant, S, F]
@@ -135,8 +162,7 @@ class CodedUplink:
         x_hat, no_eff = _combine(y, h_ul, no)
         llr = demapper(x_hat[:, :n_re], no_eff[:, :n_re])
         b_hat, crc_ok = crc_dec(dec(llr))
-        lost = ~crc_ok.reshape(bsz).bool()
-        return message.replace_bits(b_hat.round()), {"lost": lost.cpu(), "uplink_res": n_re}
+        return b_hat.round(), ~crc_ok.reshape(bsz).bool().cpu()
 
 
 class AnalogUplink:

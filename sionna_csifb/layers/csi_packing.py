@@ -118,6 +118,10 @@ class AngularDelayPacking(layers.Layer):
 
     def unpack(self, x):
         """Packed `[B, N, T, 2]` -> complex spatial-frequency `[B, N, F]` (zero-padded taps)."""
+        return ops.view_as_complex(ops.stack(self._unpack_parts(x), axis=-1))
+
+    def _unpack_parts(self, x):
+        """Packed -> (real, imag) parts of the spatial-frequency CSI, each `[B, N, F]`."""
         shape = tuple(x.shape)
         if len(shape) != 4 or shape[1:] != (self.num_ant, self.num_taps, 2):
             raise ValueError(f"`x` must be [batch, {self.num_ant}, {self.num_taps}, 2], got {shape}.")
@@ -128,7 +132,19 @@ class AngularDelayPacking(layers.Layer):
         ui = ops.einsum("nm,bmt->bnt", c["ar"], gi) - ops.einsum("nm,bmt->bnt", c["ai"], gr)
         hr = ops.matmul(ur, ops.transpose(c["wr"])) + ops.matmul(ui, ops.transpose(c["wi"]))
         hi = ops.matmul(ui, ops.transpose(c["wr"])) - ops.matmul(ur, ops.transpose(c["wi"]))
-        return ops.view_as_complex(ops.stack([hr, hi], axis=-1))
+        return hr, hi
+
+    def sgcs(self, x_hat, x, eps: float = 1e-9):
+        r"""Mean over subcarriers of the squared generalised cosine similarity
+        $|h_f^H \hat h_f|^2 / (\lVert h_f\rVert^2 \lVert \hat h_f\rVert^2)$ of two packed batches, `[batch]`,
+        in real arithmetic (differentiable; a training loss for beamforming quality)."""
+        hr, hi = self._unpack_parts(x)
+        gr, gi = self._unpack_parts(x_hat)
+        re = ops.sum(hr * gr + hi * gi, axis=1)
+        im = ops.sum(hr * gi - hi * gr, axis=1)
+        p_h = ops.sum(hr ** 2 + hi ** 2, axis=1)
+        p_g = ops.sum(gr ** 2 + gi ** 2, axis=1)
+        return ops.mean((re ** 2 + im ** 2) / (p_h * p_g + eps), axis=-1)
 
     def compute_output_spec(self, h, scale=None):
         b = h.shape[0]

@@ -79,7 +79,7 @@ class QuantizedAutoencoder(LearnedCodec):
         self.side_info = bool(side_info)
         h, w = self.input_size
         self.quantizer = self._make_quantizer()
-        self.enc_dense = layers.Dense(self.latent_dim, activation="tanh")
+        self.enc_dense = layers.Dense(self.latent_dim, activation=self._latent_activation)
         self.dec_dense = layers.Dense(h * w * 2)
         self.out_conv = layers.Conv2D(2, 3, padding="same")
         self._make_encoder()
@@ -93,6 +93,8 @@ class QuantizedAutoencoder(LearnedCodec):
         self._init_packing()
 
     # ---- construction hooks (subclasses: the entropy-coded codec) ---------------------------
+    _latent_activation = "tanh"
+
     def _make_quantizer(self):
         return UniformQuantizer(self.bits_per_value)
 

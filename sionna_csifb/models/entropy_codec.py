@@ -1,11 +1,13 @@
 r"""Entropy-coded CSI feedback: a learned transform, a learned entropy model, real bitstreams.
 
 The UE's encoder (CsiNet/CRNet convolutions, or STQENet's spatially separable attention)
-maps the packed angular-delay CSI to ``num_latents`` values in [-1, 1] (tanh), quantised on
-the ``2**bits_per_value``-level grid of the uniform (or mu-law companding) quantiser. Unlike
-the fixed-rate CsiNet, each level index is then entropy coded: its cost is
-$-\log_2 P(\text{index})$ bits under a learned entropy model, so likely levels are cheap and the
-report length varies with the channel. Entropy models (:mod:`sionna_csifb.entropy.densities`):
+maps the packed angular-delay CSI to ``num_latents`` real values $y$ (a linear output: the
+encoder learns their scale, hence the rate). They are rounded to integer symbols
+$s = \mathrm{round}(A f(\mathrm{clip}(y/A, -1, 1)))$ in $[-A, A]$, $A = 2^{\text{bits\_per\_value}-1}$,
+with $f$ the identity (uniform) or mu-law companding (STQENet); the decoder reads
+$A f^{-1}(s/A)$ (straight-through in training). Unlike the fixed-rate CsiNet, each symbol is
+then entropy coded: its cost is $-\log_2 P(s)$ bits under a learned entropy model, so likely
+symbols are cheap and the report length varies with the channel. Entropy models (:mod:`sionna_csifb.entropy.densities`):
 
 * ``factorized``: one learned density per latent (Ballé et al. 2018's non-parametric model);
 * ``hyperprior``: a zero-mean Gaussian per latent whose scale a hyperprior predicts from
@@ -25,7 +27,7 @@ returns a :class:`VariableLengthBits`; ``decompress`` decodes exactly the UE's s
 the coder sees is a float computed at run time, so UE and BS agree on any device.
 
 Rate-adaptive mode. ``compress(h, max_bits=N)`` keeps each report within ``N`` bits where it
-can: it codes the level indices on the finest of the grids with 1, 2, 3, 4, 6 or 8 levels per
+can: it codes the symbols on the finest of the grids with 1, 3, 5, 7, 9 or 13 symbols per
 bin whose report fits (a 6-way header says which; the tables of a coarse grid are sums of the
 fine integer tables, so both sides derive them exactly), as CDM-JSCC lets the estimated
 entropy set a report's size. ``decompress(..., rate_adaptive=True)`` reads it.
@@ -53,8 +55,9 @@ from .csinet import QuantizedAutoencoder
 
 __all__ = ["EntropyCodec", "VariableLengthBits", "RATE_STEPS"]
 
-#: Grid coarsening factors of the rate-adaptive mode (levels per bin), finest first.
-RATE_STEPS = (1, 2, 3, 4, 6, 8)
+#: Grid coarsening factors of the rate-adaptive mode (symbols per bin, odd so that the zero
+#: symbol stays a bin centre), finest first.
+RATE_STEPS = (1, 3, 5, 7, 9, 13)
 
 
 @keras.saving.register_keras_serializable(package="sionna_csifb")
@@ -66,7 +69,7 @@ class EntropyCodec(QuantizedAutoencoder):
         architecture: "csinet" or "crnet". Convolutional encoder (``encoder="cnn"``) and decoder.
         encoder: "cnn" or "attention" (STQENet's spatially separable transformer block).
         num_latents: int. Latent values per report.
-        bits_per_value: int. The quantiser's grid has ``2**bits_per_value`` levels.
+        bits_per_value: int. Symbols lie in [-A, A], A = ``2**(bits_per_value - 1)``.
         companding: "uniform" or "mulaw".
         entropy_model: "factorized" or "hyperprior".
         rate_weight: float. lambda in loss = MSE + lambda * bits (the initial value if
@@ -74,6 +77,9 @@ class EntropyCodec(QuantizedAutoencoder):
         target_bits: float or None. Rate-constrained training: after every training step
             lambda is multiplied by ``exp(0.02 (mean bits / target - 1))``, a dual ascent that
             settles the mean report length near the target (e.g. an eType II payload).
+        sgcs_weight: float. Adds ``sgcs_weight * (1 - SGCS)`` to the loss (SGCS of the
+            spatial-frequency estimate, per subcarrier): what beamforming needs, rather than
+            every entry's amplitude and phase.
         hyper_latents: int. Hyperprior side values (``hyperprior`` only).
         hyper_width: int. Hidden width of the hyperprior's networks.
         hyper_range: int. The side values lie in [-R, R] (2R + 1 symbols).
@@ -95,10 +101,12 @@ class EntropyCodec(QuantizedAutoencoder):
     """
 
     variable_length = True
+    _latent_activation = None
 
     def __init__(self, architecture: str = "csinet", encoder: str = "cnn", num_latents: int = 32,
                  bits_per_value: int = 6, companding: str = "uniform", entropy_model: str = "hyperprior",
-                 rate_weight: float = 3e-4, target_bits: float | None = None, hyper_latents: int = 8, hyper_width: int = 32, hyper_range: int = 8,
+                 rate_weight: float = 3e-4, target_bits: float | None = None, sgcs_weight: float = 0.0,
+                 hyper_latents: int = 8, hyper_width: int = 32, hyper_range: int = 8,
                  attention_dim: int = 16, attention_window: int = 8, input_size=(32, 32), side_info: bool = False,
                  num_subcarriers: int | None = None, window_start: int = 0, **kwargs) -> None:
         self.encoder_type = check_choice(encoder, "encoder", ("cnn", "attention"))
@@ -111,6 +119,9 @@ class EntropyCodec(QuantizedAutoencoder):
         if target_bits is not None and not float(target_bits) > 0:
             raise ValueError(f"`target_bits` must be > 0 or None, got {target_bits!r}.")
         self.target_bits = None if target_bits is None else float(target_bits)
+        if not (math.isfinite(float(sgcs_weight)) and float(sgcs_weight) >= 0):
+            raise ValueError(f"`sgcs_weight` must be finite and >= 0, got {sgcs_weight!r}.")
+        self.sgcs_weight = float(sgcs_weight)
         self.hyper_latents = check_positive_int(hyper_latents, "hyper_latents")
         self.hyper_width = check_positive_int(hyper_width, "hyper_width")
         self.hyper_range = check_positive_int(hyper_range, "hyper_range")
@@ -136,15 +147,15 @@ class EntropyCodec(QuantizedAutoencoder):
         self.enc_project = layers.Conv2D(2, 3, padding="same")
 
     def _make_extra_layers(self) -> None:
-        levels, m = 2 ** self.bits_per_value, self.num_latents
+        levels, m = self.levels, self.num_latents
         if self.entropy_model == "factorized":
-            self.density = FactorizedDensity(m, init_scale=levels / 4)
+            self.density = FactorizedDensity(m, init_scale=4.0)
             table_shapes = {"y_tables": (m, levels)}
         else:
             self.hyper_a = [layers.Dense(self.hyper_width, activation="relu"), layers.Dense(self.hyper_latents)]
-            # initial scale: a quarter of the alphabet (the latents' spread before training)
+            # initial scale 2: about the latents' spread before training
             self.hyper_s = [layers.Dense(self.hyper_width, activation="relu"),
-                            layers.Dense(m, bias_initializer=keras.initializers.Constant(math.log(levels / 4)))]
+                            layers.Dense(m, bias_initializer=keras.initializers.Constant(math.log(2.0)))]
             self.z_density = FactorizedDensity(self.hyper_latents, init_scale=self.hyper_range / 2)
             self.gaussian = GaussianConditional()
             hw, s = self.hyper_width, len(SCALE_TABLE)
@@ -167,12 +178,24 @@ class EntropyCodec(QuantizedAutoencoder):
         return self.enc_dense(ops.reshape(h, (ops.shape(x)[0], -1)))
 
     @property
-    def levels(self) -> int:
-        return 2 ** self.bits_per_value
+    def amplitude(self) -> int:
+        """A: symbols lie in [-A, A]."""
+        return 2 ** (self.bits_per_value - 1)
 
     @property
-    def _center(self) -> float:
-        return (self.levels - 1) / 2.0
+    def levels(self) -> int:
+        """Alphabet size 2A + 1."""
+        return 2 * self.amplitude + 1
+
+    def to_axis(self, y):
+        """Latents -> the continuous symbol axis (clipped to [-A, A], companded)."""
+        a = float(self.amplitude)
+        return a * self.quantizer.compand(ops.clip(y / a, -1.0, 1.0))
+
+    def from_axis(self, s):
+        """Symbols (or axis values) -> latent values the decoder reads."""
+        a = float(self.amplitude)
+        return a * self.quantizer.expand(ops.cast(s, "float32") / a)
 
     @property
     def payload_bits(self):
@@ -185,14 +208,11 @@ class EntropyCodec(QuantizedAutoencoder):
     def _hyper_log_scale(self, z_hat):
         return self.hyper_s[1](self.hyper_s[0](z_hat))
 
-    def rate_bits(self, c, training=False):
-        """Estimated bits per report `[batch]` of latents ``c`` (additive-noise relaxation in
-        training, the rounded levels otherwise)."""
-        t = self.quantizer.continuous_index(c) - self._center
-        if training:
-            u = t + keras.random.uniform(ops.shape(t), -0.5, 0.5)
-        else:
-            u = ops.cast(self.quantizer.indices(c), "float32") - self._center
+    def rate_bits(self, y, training=False):
+        """Estimated bits per report `[batch]` of latents ``y`` (additive-noise relaxation in
+        training, the rounded symbols otherwise)."""
+        t = self.to_axis(y)
+        u = t + keras.random.uniform(ops.shape(t), -0.5, 0.5) if training else ops.round(t)
         if self.entropy_model == "factorized":
             return bits_from_likelihood(self.density(u))
         z = self._hyper_analysis(t)
@@ -203,20 +223,29 @@ class EntropyCodec(QuantizedAutoencoder):
         return bits_from_likelihood(self.gaussian(u, scale)) + bits_from_likelihood(self.z_density(z_noisy))
 
     def forward_packed(self, x, y=None, training=False, channel=None, num_inference_steps=None):
-        """Differentiable pass: latent, straight-through quantiser for the decoder, rate
-        estimate; ``aux_loss`` = ``rate_weight`` x mean bits, ``bits`` per report."""
+        """Differentiable pass: latent, straight-through rounding for the decoder, rate
+        estimate; ``aux_loss`` = lambda x mean bits, ``bits`` per report."""
         if channel is not None:
             raise NotImplementedError("EntropyCodec sends range-coded variable-length reports, which have no "
                                       "per-bit gradient: train it without `channel`, and send its reports over "
                                       "the chain's coded uplink.")
-        c = self.encode_latent(x, training)
-        bits = self.rate_bits(c, training)
-        x_hat = self.decode_latent(self.quantizer(c)["z_hat"], y, training)
+        latent = self.encode_latent(x, training)
+        bits = self.rate_bits(latent, training)
+        t = self.to_axis(latent)
+        x_hat = self.decode_latent(self.from_axis(t + ops.stop_gradient(ops.round(t) - t)), y, training)
         lam = ops.convert_to_tensor(self.lagrange.value)
         if training and self.target_bits is not None:  # dual ascent on lambda (no gradient)
             ratio = ops.stop_gradient(ops.mean(bits)) / self.target_bits
-            self.lagrange.assign(ops.clip(lam * ops.exp(0.02 * (ratio - 1.0)), 1e-6, 0.1))
+            self.lagrange.assign(ops.clip(lam * ops.exp(0.005 * (ratio - 1.0)), 1e-6, 0.05))
         return {"x_hat": x_hat, "aux_loss": lam * ops.mean(bits), "bits": bits}
+
+    def objective(self, outputs, target):
+        """MSE of the packed estimate + lambda x bits (+ ``sgcs_weight`` x (1 - SGCS))."""
+        loss = super().objective(outputs, target)
+        if self.sgcs_weight:
+            xt, _ = self.pack(target, "target", scale=outputs["scale"])
+            loss = loss + self.sgcs_weight * (1.0 - ops.mean(self.packing.sgcs(outputs["x_hat"], xt)))
+        return loss
 
     # ---- freezing the coder's tables -------------------------------------------------------------
     @property
@@ -226,7 +255,7 @@ class EntropyCodec(QuantizedAutoencoder):
     def freeze(self) -> None:
         """Freeze the entropy models into the integer tables the coder uses (call after
         training, before ``compress``; saved with the weights)."""
-        support = np.arange(self.levels) - self._center
+        support = np.arange(self.levels) - self.amplitude
         t = {}
         if self.entropy_model == "factorized":
             t["y_tables"] = integer_pmf(self.density.bin_probabilities(support))
@@ -266,12 +295,12 @@ class EntropyCodec(QuantizedAutoencoder):
 
     # ---- coding ---------------------------------------------------------------------------------
     def _symbols(self, x):
-        """Packed CSI -> (level indices [B, M], hyperprior symbols [B, Mz] or None), int64."""
-        c = self.encode_latent(x)
-        idx = ops.convert_to_numpy(self.quantizer.indices(c)).astype("int64")
+        """Packed CSI -> (table indices s + A [B, M], hyperprior symbols [B, Mz] or None), int64."""
+        t = self.to_axis(self.encode_latent(x))
+        idx = np.clip(ops.convert_to_numpy(ops.round(t)).astype("int64") + self.amplitude, 0, self.levels - 1)
         if self.entropy_model == "factorized":
             return idx, None
-        z = ops.convert_to_numpy(ops.round(self._hyper_analysis(self.quantizer.continuous_index(c) - self._center)))
+        z = ops.convert_to_numpy(ops.round(self._hyper_analysis(t)))
         return idx, np.clip(z.astype("int64"), -self.hyper_range, self.hyper_range)
 
     def _y_tables(self, z_sym: np.ndarray | None) -> np.ndarray:
@@ -280,6 +309,10 @@ class EntropyCodec(QuantizedAutoencoder):
         if self.entropy_model == "factorized":
             return y
         return y[self._int_mlp().indices(z_sym[None])[0]]
+
+    def _offset(self, q: int) -> int:
+        """Shift of the coarse grid that makes the zero symbol (table index A) a bin centre."""
+        return ((q - 1) // 2 - self.amplitude) % q
 
     def compress_packed(self, x, max_bits: int | None = None):
         """Packed CSI -> :class:`VariableLengthBits` (range coded; see the module docstring)."""
@@ -295,7 +328,8 @@ class EntropyCodec(QuantizedAutoencoder):
             yt = self._y_tables(None if z is None else z[b])
             for k, q in enumerate(RATE_STEPS if max_bits is not None else (1,)):
                 head = [(np.array([k]), header)] if max_bits is not None else []
-                bits = encode_segments(head + zseg + [(idx[b] // q, coarse_pmf(yt, q))])
+                o = self._offset(q)
+                bits = encode_segments(head + zseg + [((idx[b] + o) // q, coarse_pmf(yt, q, o))])
                 if max_bits is None or len(bits) <= max_bits:
                     break
             reports.append(bits)
@@ -309,7 +343,7 @@ class EntropyCodec(QuantizedAutoencoder):
         return self.compress_packed(self.pack(h)[0], max_bits=max_bits)
 
     def decode_symbols(self, payload, rate_adaptive: bool = False) -> np.ndarray:
-        """Reports -> level values on the index axis `[batch, M]` float (bin centres).
+        """Reports -> symbol values on the axis `[batch, M]` float (bin centres; -A..A).
 
         Raises:
             CodingError: a report that is no codeword of this model.
@@ -329,17 +363,17 @@ class EntropyCodec(QuantizedAutoencoder):
             def y_fn(prev):
                 q = RATE_STEPS[int(prev[0][0])] if rate_adaptive else 1
                 zs = prev[-1] - self.hyper_range if zt is not None else None
-                return coarse_pmf(self._y_tables(zs), q)
+                return coarse_pmf(self._y_tables(zs), q, self._offset(q))
 
             segs = decode_sequential(payload.report(b), fns + [y_fn])
             q = RATE_STEPS[int(segs[0][0])] if rate_adaptive else 1
-            lo = segs[-1] * q
-            out[b] = (lo + np.minimum(lo + q - 1, self.levels - 1)) / 2.0
+            lo = segs[-1] * q - self._offset(q)
+            out[b] = (np.maximum(lo, 0) + np.minimum(lo + q - 1, self.levels - 1)) / 2.0 - self.amplitude
         return out
 
     def decompress_packed(self, payload, y=None, num_inference_steps=None, rate_adaptive: bool = False):
-        idx = ops.convert_to_tensor(self.decode_symbols(payload, rate_adaptive).astype("float32"))
-        return self.decode_latent(self.quantizer.dequantize(idx), y)
+        s = ops.convert_to_tensor(self.decode_symbols(payload, rate_adaptive).astype("float32"))
+        return self.decode_latent(self.from_axis(s), y)
 
     def decompress(self, payload, side_info=None, num_inference_steps=None, rate_adaptive: bool = False):
         """BS side: :class:`VariableLengthBits` (+ UL CSI) -> complex estimate."""
@@ -364,7 +398,7 @@ class EntropyCodec(QuantizedAutoencoder):
         for k in ("num_bits",):
             cfg.pop(k, None)
         return {**cfg, "encoder": self.encoder_type, "num_latents": self.num_latents, "companding": self.companding,
-                "entropy_model": self.entropy_model, "rate_weight": self.rate_weight, "target_bits": self.target_bits,
+                "entropy_model": self.entropy_model, "rate_weight": self.rate_weight, "target_bits": self.target_bits, "sgcs_weight": self.sgcs_weight,
                 "hyper_latents": self.hyper_latents, "hyper_width": self.hyper_width,
                 "hyper_range": self.hyper_range, "attention_dim": self.attention_dim,
                 "attention_window": self.attention_window}

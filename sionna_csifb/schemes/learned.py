@@ -2,16 +2,19 @@
 
 ``encode`` is the codec's ``compress`` (the UE crops, normalises and encodes: the payload is
 exactly the model's bit count, and invariant to the channel's scale), ``decode`` its
-``decompress`` with the UL CSI as side information if the model uses it. Shipped weights
+``decompress`` with the UL CSI as side information if the model uses it. Entropy-coded models
+send variable-length reports (``FeedbackMessage.num_bits`` per report). Shipped weights
 register themselves under their manifest names (``list_schemes()``). Torch glue: the chain
 passes torch tensors.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..csi.scenario import Scenario
+from ..entropy.coding import VariableLengthBits
 from ..weights.registry import list_bundled, load_model
 from .base import FeedbackMessage, FeedbackScheme, SideInfo, register_scheme
 
@@ -24,6 +27,8 @@ class LearnedScheme(FeedbackScheme):
     Args:
         weights: str. Name of shipped weights (see ``sionna_csifb.weights.registry``).
         num_inference_steps: int or None. Diffusion sampler steps (None: all T).
+        directory: str or None. Folder with ``manifest.json`` and the weights (None: the
+            package's shipped weights).
 
     Examples:
         >>> from sionna_csifb.weights.registry import list_bundled
@@ -33,23 +38,35 @@ class LearnedScheme(FeedbackScheme):
 
     kind = "digital"
 
-    def __init__(self, weights: str, num_inference_steps: int | None = None) -> None:
+    def __init__(self, weights: str, num_inference_steps: int | None = None, directory=None) -> None:
+        from pathlib import Path
+
         self.weights = weights
         self.num_inference_steps = num_inference_steps
-        self.model, self.entry = load_model(weights)
+        self.directory = directory
+        self.model, self.entry = (load_model(weights) if directory is None else
+                                  load_model(weights, directory=Path(directory)))
         self.scenario = Scenario.from_dict(self.entry["scenario"])
         m = self.entry["test_metrics"]
+        size = (f"{m['payload_bits']:.1f} bits on average (variable)" if self.variable_length
+                else f"{self.nominal_payload_bits} bits")
         self.description = (f"{self.entry['model']} ({self.entry.get('size', '')}), "
-                            f"{self.nominal_payload_bits} bits, {'with' if self.side_info else 'without'} UL side "
+                            f"{size}, {'with' if self.side_info else 'without'} UL side "
                             f"information; test NMSE {m['nmse_ad_db']:.2f} dB (angular-delay)")
+
+    @property
+    def variable_length(self) -> bool:
+        """Entropy-coded reports: their length varies per report."""
+        return bool(getattr(self.model, "variable_length", False))
 
     @property
     def side_info(self) -> bool:
         return bool(self.entry["model_config"].get("side_info", False))
 
     @property
-    def nominal_payload_bits(self) -> int:
-        return int(self.entry["test_metrics"]["payload_bits"])
+    def nominal_payload_bits(self) -> int | None:
+        """The fixed payload; None for variable-length (entropy-coded) reports."""
+        return None if self.variable_length else int(self.entry["test_metrics"]["payload_bits"])
 
     @property
     def trained_scenarios(self) -> list[str]:
@@ -64,7 +81,8 @@ class LearnedScheme(FeedbackScheme):
         return scenario.to_dict() in [Scenario.from_dict(d).to_dict() for d in self._scenario_dicts]
 
     def get_config(self) -> dict:
-        return {"weights": self.weights, "num_inference_steps": self.num_inference_steps}
+        cfg = {"weights": self.weights, "num_inference_steps": self.num_inference_steps}
+        return cfg if self.directory is None else {**cfg, "directory": str(self.directory)}
 
     def _check(self, h: torch.Tensor, name: str) -> torch.Tensor:
         h = self.check_csi(h, name)
@@ -77,16 +95,25 @@ class LearnedScheme(FeedbackScheme):
     @torch.no_grad()
     def encode(self, h: torch.Tensor, *, snr_db: float | None = None) -> FeedbackMessage:
         bits = self.model.compress(self._check(h, "h"))
+        if self.variable_length:
+            return FeedbackMessage(bits=torch.as_tensor(bits.bits).to(torch.uint8),
+                                   num_bits=torch.as_tensor(bits.num_bits).to(torch.int64))
         return FeedbackMessage.from_bits(torch.as_tensor(bits).to(torch.uint8))
 
     @torch.no_grad()
     def decode(self, message: FeedbackMessage, *, side_info: SideInfo | None = None) -> torch.Tensor:
-        nb = self.nominal_payload_bits
-        if message.bits is None or message.bits.shape[1] < nb:
-            raise ValueError(f"Scheme {self.name!r} expects {nb} bits per sample.")
         y = None
         if self.side_info:
             y = self._check((side_info or SideInfo()).require("h_uplink", self.name), "side_info.h_uplink")
+        if self.variable_length:
+            if message.bits is None:
+                raise ValueError(f"Scheme {self.name!r} decodes digital reports; this message has no bits.")
+            payload = VariableLengthBits(message.bits.cpu().numpy().astype(np.uint8),
+                                         message.num_bits.cpu().numpy().astype(np.int64))
+            return torch.as_tensor(self.model.decompress(payload, y)).to(torch.complex64)
+        nb = self.nominal_payload_bits
+        if message.bits is None or message.bits.shape[1] < nb:
+            raise ValueError(f"Scheme {self.name!r} expects {nb} bits per sample.")
         est = self.model.decompress(message.bits[:, :nb], y, num_inference_steps=self.num_inference_steps)
         return torch.as_tensor(est).to(torch.complex64)
 

@@ -93,5 +93,8 @@ def load_model(name: str, expected_config: dict[str, Any] | None = None, directo
         model.load_weights(path)
     except Exception as exc:  # a file whose layout does not match the config
         raise WeightsError(f"weights file {path} does not fit the model config of {name!r}: {exc}") from exc
+    if getattr(model, "variable_length", False) and not model.frozen:
+        raise WeightsError(f"weights {name!r} hold an entropy coder whose tables were never frozen "
+                           "(package the run's final.weights.h5, written after model.freeze()).")
     model.eval()
     return model, entry

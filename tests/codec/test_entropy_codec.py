@@ -128,6 +128,14 @@ def test_codec_rate_adaptive_budget():
     assert (m.last_steps[~fits] == RATE_STEPS[-1]).all()  # only the coarsest grid may overrun
     est = _np(m.decompress(capped, rate_adaptive=True))
     assert est.shape == (6, N, F) and np.isfinite(est.view("float32")).all()
+    # a report on the finest grid decodes to the same symbols as without the budget
+    fine = m.decode_symbols(free)
+    coarse = m.decode_symbols(capped, rate_adaptive=True)
+    same = m.last_steps == 1
+    np.testing.assert_array_equal(coarse[same], fine[same])
+    # coarser grids: every symbol within half a bin of the original
+    for b in np.flatnonzero(~same):
+        assert np.abs(coarse[b] - fine[b]).max() <= m.last_steps[b] // 2
 
 
 def test_codec_bad_input():

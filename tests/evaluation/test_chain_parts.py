@@ -108,6 +108,19 @@ class TestUplink:
         _, info = ul.transmit(msg, data.y, -30.0)
         assert float(info["lost"].float().mean()) > 0.9
 
+    def test_coded_carries_variable_length_reports(self, data):
+        lengths = torch.tensor([0, 12, 40, 12] * 4)
+        bits = (torch.rand(16, 40) > 0.5).to(torch.uint8) * (torch.arange(40)[None] < lengths[:, None])
+        msg = FeedbackMessage(bits=bits, num_bits=lengths)
+        ul = CodedUplink()
+        out, info = ul.transmit(msg, data.y, 5.0)
+        assert not bool(info["lost"].any()) and torch.equal(out.bits, bits)
+        res = info["uplink_res_per_report"]
+        assert res.tolist() == [ul.num_res(int(n)) for n in lengths] and res[0] == 0
+        assert info["uplink_res"] == pytest.approx(float(res.double().mean()))
+        with pytest.raises(ValueError, match="num_bits"):
+            ul.transmit(FeedbackMessage(bits=bits, num_bits=lengths + 1), data.y, 5.0)
+
     def test_analog_mrc_noise(self, data):
         z = torch.randn(16, 64, dtype=torch.complex64)
         z = z / z.abs().pow(2).mean().sqrt()
