@@ -122,11 +122,11 @@ def _rate_adaptive(model, x, budgets) -> list[dict]:
     for budget in budgets:
         p = model.compress(x, max_bits=budget)
         h_hat = torch.as_tensor(model.decompress(p, rate_adaptive=True))
-        steps = model.last_steps
+        levels = model.last_levels
         rows.append({"budget_bits": budget, **_metrics(x, h_hat), "mean_bits": float(p.num_bits.mean()),
                      "p95_bits": float(np.percentile(p.num_bits, 95)),
                      "share_within_budget": float((p.num_bits <= budget).mean()),
-                     "share_finest_grid": float((steps == 1).mean())})
+                     "share_level0": float((levels == 0).mean()), "mean_level": float(levels.mean())})
     return rows
 
 
@@ -246,6 +246,52 @@ def _plot(rows: list[dict], path: Path, title: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def _markdown(result: dict) -> str:
+    """The tables the docs include (generated, never edited by hand)."""
+    env = result["environment"]
+    lines = [f"{result['test_data']['num_samples']} test samples of `{result['plan']}` (seed "
+             f"{result['test_data']['seed']}), {result['task']}; {env['device_name']}, commit {env['git_commit']}.",
+             "", "| scheme | family | mean bits (actual) | p95 bits | NMSE (dB) | SGCS | vs uniform 6-bit at equal bits |",
+             "|---|---|---|---|---|---|---|"]
+    for r in sorted(result["rows"], key=lambda r: (r["family"], r["mean_bits"])):
+        gain = r.get("gain_over_uniform6_db")
+        p95 = f"{r['p95_bits']:.0f}" if "p95_bits" in r else "-"
+        vs = "-" if gain is None else f"{gain:+.2f} dB"
+        lines.append(f"| `{r['name']}` | {r['family']} | {r['mean_bits']:.1f} | {p95} | {r['nmse_db']:.2f} | "
+                     f"{r['sgcs']:.3f} | {vs} |")
+    ent = [r for r in result["rows"] if "estimated_bits" in r]
+    if ent:
+        lines += ["", "| entropy-coded run | estimated bits | ideal bits (integer tables) | actual bits | "
+                      "actual / estimated | termination (actual - ideal) | encode reports/s | decode reports/s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in ent:
+            lines.append(f"| `{r['name']}` | {r['estimated_bits']:.1f} | {r['ideal_bits']:.1f} | {r['mean_bits']:.1f} | "
+                         f"{r['actual_over_estimated']:.3f} | {r['termination_bits']:+.2f} | "
+                         f"{r['encode_reports_per_s']:.0f} | {r['decode_reports_per_s']:.0f} |")
+    if "rate_adaptive" in result:
+        lines += ["", f"Rate-adaptive mode (`{result['reference_run']}`):", "",
+                  "| budget (bits) | mean bits | p95 bits | within budget | at level 0 (all fine) | NMSE (dB) | SGCS |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in result["rate_adaptive"]:
+            lines.append(f"| {r['budget_bits']} | {r['mean_bits']:.1f} | {r['p95_bits']:.0f} | "
+                         f"{100 * r['share_within_budget']:.1f}% | {100 * r['share_level0']:.1f}% | "
+                         f"{r['nmse_db']:.2f} | {r['sgcs']:.3f} |")
+    if "coder_speed" in result:
+        c = result["coder_speed"]
+        lines += ["", f"Range coder alone (CPU, one thread of Python per report): "
+                      f"{c['range_encode_reports_per_s']:.0f} reports/s encoding (with bit-granular termination), "
+                      f"{c['range_decode_reports_per_s']:.0f} reports/s decoding."]
+    if "crosscheck" in result:
+        c = result["crosscheck"]
+        lines += ["", f"Encoded in one process, decoded in another ({c['processes']}): {c['reports']} reports, "
+                      f"**{c['mismatches']} mismatches**."]
+    if "fuzz" in result:
+        f = result["fuzz"]
+        lines += ["", f"Fuzzing ({f['tries']} tries each): stored-report files {f['file']}; raw bitstreams "
+                      f"{f['bitstream']}; slowest try {f['slowest_try_s'] * 1e3:.0f} ms."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--plan", default="uma")
@@ -345,6 +391,7 @@ def main(argv=None) -> int:
             print("crosscheck:", json.dumps(result["crosscheck"]), flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
+    out.with_suffix(".md").write_text(_markdown(result))
     _plot(rows, plot, f"{scen.name}: reconstruction, {len(x)} test samples (benchmarks/entropy_coding.py)")
     print(f"wrote {out} and {plot}")
     return 0

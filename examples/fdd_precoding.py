@@ -51,10 +51,10 @@ def select_schemes(names, max_bits, num_ant=32):
     schemes = [get_scheme(n, **scheme_overrides(n, num_ant)) for n in names]  # unknown ids list the known ones
     if max_bits is None:
         return schemes
-    fits = [s for s in schemes
-            if s.kind != "none" and s.nominal_payload_bits is not None and s.nominal_payload_bits <= max_bits]
+    fits = [s for s in schemes  # variable-length reports: by their mean length
+            if s.kind != "none" and s.mean_payload_bits is not None and s.mean_payload_bits <= max_bits]
     if not fits:
-        sized = sorted((s.nominal_payload_bits, s.name) for s in schemes if s.nominal_payload_bits)
+        sized = sorted((s.mean_payload_bits, s.name) for s in schemes if s.mean_payload_bits)
         smallest = f"; the smallest is {sized[0][1]} ({sized[0][0]} bits)" if sized else ""
         raise ValueError(f"no feedback scheme fits a budget of {max_bits} bits{smallest}.")
     return [s for s in schemes if s.kind == "none" or s in fits]
@@ -178,8 +178,9 @@ def main(argv=None) -> int:
         su, mu = r["snr"][ts]["su_mrt"]["throughput_mbps"], r["snr"][ts]["mu_rzf"]["throughput_mbps"]
         pct = lambda v, k: 100 * v / ref["snr"][ts][k]["throughput_mbps"] if ref else float("nan")  # noqa: E731
         r["percent_of_perfect"] = {"su_mrt": pct(su, "su_mrt"), "mu_rzf": pct(mu, "mu_rzf")}
-        bits = "-" if r["payload_bits"] is None else f"{r['payload_bits']:.0f}"
-        res = "-" if r["uplink_res"] is None else str(r["uplink_res"])
+        var = "~" if r.get("variable_length") else ""  # variable-length reports: the means
+        bits = "-" if r["payload_bits"] is None else f"{var}{r['payload_bits']:.0f}"
+        res = "-" if r["uplink_res"] is None else f"{var}{r['uplink_res']:.0f}"
         label = r["scheme"] + (" [OOD]" if r["out_of_distribution"] else "")
         print(f"{label:28s} {bits:>6s} {res:>6s} {r['nmse_db']:8.2f} {r['sgcs']:6.3f} {r['bf_gain_db']:6.2f} "
               f"{su:8.1f} {mu:8.1f} {r['percent_of_perfect']['su_mrt']:6.1f} {r['percent_of_perfect']['mu_rzf']:6.1f}")
@@ -187,6 +188,11 @@ def main(argv=None) -> int:
         name_md = f"`{r['scheme']}`" + (" (out of distribution)" if r["out_of_distribution"] else "")
         md.append(f"| {name_md} | {bits} | {res} | {nm} | {r['sgcs']:.3f} | {r['bf_gain_db']:.2f} | {su:.1f} | "
                   f"{mu:.1f} | {r['percent_of_perfect']['su_mrt']:.1f} | {r['percent_of_perfect']['mu_rzf']:.1f} |")
+    for r in rows:
+        if r.get("variable_length"):
+            print(f"~ {r['scheme']}: variable-length reports, mean {r['payload_bits']:.1f} bits (95th percentile "
+                  f"{r['payload_bits_p95']:.0f}, max {r['payload_bits_max']}), coded-uplink REs mean "
+                  f"{r['uplink_res']:.0f} (95th percentile {r['uplink_res_p95']:.0f})")
     coded = [(r["scheme"], s, r["snr"][s]["su_mrt_coded"])
              for r in rows for s in r["snr"] if "su_mrt_coded" in r["snr"][s]]
     if coded:

@@ -27,10 +27,11 @@ returns a :class:`VariableLengthBits`; ``decompress`` decodes exactly the UE's s
 the coder sees is a float computed at run time, so UE and BS agree on any device.
 
 Rate-adaptive mode. ``compress(h, max_bits=N)`` keeps each report within ``N`` bits where it
-can: it codes the symbols on the finest of the grids with 1, 3, 5, 7, 9 or 13 symbols per
-bin whose report fits (a 6-way header says which; the tables of a coarse grid are sums of the
-fine integer tables, so both sides derive them exactly), as CDM-JSCC lets the estimated
-entropy set a report's size. ``decompress(..., rate_adaptive=True)`` reads it.
+can, as CDM-JSCC lets the estimated entropy set a report's size: of 12 levels (a header
+symbol says which), it takes the finest whose report fits; a level puts the costliest latents
+(by their entropy model: integers both sides know) on coarser grids of 3 or 5 symbols per bin,
+whose tables are sums of the fine integer tables, so both sides derive them exactly.
+``decompress(..., rate_adaptive=True)`` reads it.
 
 Out of scope: a soft-bit ``channel`` in :meth:`call` (a range-coded stream has no per-bit
 gradient: train without it, and send the reports over the chain's coded uplink).
@@ -53,11 +54,12 @@ from ..layers.attention import SeparableAttentionBlock
 from ..quantization.scalar import MuLawQuantizer, UniformQuantizer
 from .csinet import QuantizedAutoencoder
 
-__all__ = ["EntropyCodec", "VariableLengthBits", "RATE_STEPS"]
+__all__ = ["EntropyCodec", "VariableLengthBits", "RATE_GRIDS", "RATE_LEVELS"]
 
-#: Grid coarsening factors of the rate-adaptive mode (symbols per bin, odd so that the zero
-#: symbol stays a bin centre), finest first.
-RATE_STEPS = (1, 3, 5, 7, 9, 13)
+#: Grid steps of the rate-adaptive mode (symbols per bin, odd so that the zero symbol stays a
+#: bin centre), and its number of levels (see :meth:`EntropyCodec.grid_steps`).
+RATE_GRIDS = (1, 3, 5)
+RATE_LEVELS = 12
 
 
 @keras.saving.register_keras_serializable(package="sionna_csifb")
@@ -303,16 +305,42 @@ class EntropyCodec(QuantizedAutoencoder):
         z = ops.convert_to_numpy(ops.round(self._hyper_analysis(t)))
         return idx, np.clip(z.astype("int64"), -self.hyper_range, self.hyper_range)
 
-    def _y_tables(self, z_sym: np.ndarray | None) -> np.ndarray:
-        """Per-latent integer tables [M, levels] (from the side symbols for the hyperprior)."""
+    def _y_tables(self, z_sym: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-latent integer tables [M, levels] (from the side symbols for the hyperprior), and
+        each latent's rank by cost (0: costliest), from integers only: the scale index (larger
+        first) or, for the factorized model, the table's peak count (smaller first)."""
         y = self._table("y_tables")
         if self.entropy_model == "factorized":
-            return y
-        return y[self._int_mlp().indices(z_sym[None])[0]]
+            key = y.max(1)
+        else:
+            sidx = self._int_mlp().indices(z_sym[None])[0]
+            y, key = y[sidx], -sidx
+        order = np.lexsort((np.arange(len(key)), key))
+        ranks = np.empty(len(key), "int64")
+        ranks[order] = np.arange(len(key))
+        return y, ranks
 
     def _offset(self, q: int) -> int:
         """Shift of the coarse grid that makes the zero symbol (table index A) a bin centre."""
         return ((q - 1) // 2 - self.amplitude) % q
+
+    def grid_steps(self, level: int, ranks: np.ndarray) -> np.ndarray:
+        """Grid step of each latent at a rate-adaptive level (0: all fine): levels 1-6 give
+        the costliest sixth, third, ... of the latents 3 symbols per bin, levels 7-11 then move
+        the costliest fifths on to 5 per bin."""
+        m = self.num_latents
+        if level <= 6:
+            return np.where(ranks < -(-level * m // 6), 3, 1)
+        return np.where(ranks < -(-(level - 6) * m // 5), 5, 3)
+
+    def _y_segments(self, idx, tables, steps):
+        """(symbols, tables) per grid step, latents in index order within each."""
+        segs = []
+        for q in RATE_GRIDS:
+            sel = steps == q
+            o = self._offset(q)
+            segs.append(((idx[sel] + o) // q, coarse_pmf(tables[sel], q, o)))
+        return segs
 
     def compress_packed(self, x, max_bits: int | None = None):
         """Packed CSI -> :class:`VariableLengthBits` (range coded; see the module docstring)."""
@@ -321,20 +349,30 @@ class EntropyCodec(QuantizedAutoencoder):
             max_bits = check_positive_int(max_bits, "max_bits")
         idx, z = self._symbols(x)
         zt = self._table("z_tables") if z is not None else None
-        header = integer_pmf(np.ones((1, len(RATE_STEPS))))
-        reports, steps = [], []
+        header = integer_pmf(np.ones((1, RATE_LEVELS)))
+        reports, levels = [], []
         for b in range(idx.shape[0]):
             zseg = [(z[b] + self.hyper_range, zt)] if z is not None else []
-            yt = self._y_tables(None if z is None else z[b])
-            for k, q in enumerate(RATE_STEPS if max_bits is not None else (1,)):
-                head = [(np.array([k]), header)] if max_bits is not None else []
-                o = self._offset(q)
-                bits = encode_segments(head + zseg + [((idx[b] + o) // q, coarse_pmf(yt, q, o))])
-                if max_bits is None or len(bits) <= max_bits:
-                    break
-            reports.append(bits)
-            steps.append(q)
-        self.last_steps = np.array(steps)
+            yt, ranks = self._y_tables(None if z is None else z[b])
+            if max_bits is None:
+                reports.append(encode_segments(zseg + [(idx[b], yt)]))
+                levels.append(0)
+                continue
+
+            def code(level):
+                head = [(np.array([level]), header)]
+                return encode_segments(head + zseg + self._y_segments(idx[b], yt, self.grid_steps(level, ranks)))
+
+            lo, hi = 0, RATE_LEVELS - 1  # the finest level that fits (bits fall with the level)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if len(code(mid)) <= max_bits:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            reports.append(code(lo))
+            levels.append(lo)
+        self.last_levels = np.array(levels)
         return VariableLengthBits.from_list(reports)
 
     def compress(self, h, max_bits: int | None = None):
@@ -352,23 +390,30 @@ class EntropyCodec(QuantizedAutoencoder):
         if not isinstance(payload, VariableLengthBits):
             raise TypeError(f"EntropyCodec decodes VariableLengthBits (what compress returns), got "
                             f"{type(payload).__name__}.")
-        header = integer_pmf(np.ones((1, len(RATE_STEPS))))
+        header = integer_pmf(np.ones((1, RATE_LEVELS)))
         zt = self._table("z_tables") if self.entropy_model == "hyperprior" else None
         out = np.zeros((len(payload.num_bits), self.num_latents))
         for b in range(len(payload.num_bits)):
             fns = [lambda prev: header] if rate_adaptive else []
             if zt is not None:
                 fns.append(lambda prev: zt)
+            state = {}
 
-            def y_fn(prev):
-                q = RATE_STEPS[int(prev[0][0])] if rate_adaptive else 1
-                zs = prev[-1] - self.hyper_range if zt is not None else None
-                return coarse_pmf(self._y_tables(zs), q, self._offset(q))
+            def y_fn(prev, k):
+                if not state:
+                    zs = prev[-1] - self.hyper_range if zt is not None else None
+                    yt, ranks = self._y_tables(zs)
+                    steps = self.grid_steps(int(prev[0][0]), ranks) if rate_adaptive else np.ones(len(ranks), int)
+                    state.update(steps=steps, segs=self._y_segments(np.zeros(len(ranks), "int64"), yt, steps))
+                return state["segs"][k][1]
 
-            segs = decode_sequential(payload.report(b), fns + [y_fn])
-            q = RATE_STEPS[int(segs[0][0])] if rate_adaptive else 1
-            lo = segs[-1] * q - self._offset(q)
-            out[b] = (np.maximum(lo, 0) + np.minimum(lo + q - 1, self.levels - 1)) / 2.0 - self.amplitude
+            ks = range(len(RATE_GRIDS)) if rate_adaptive else [0]
+            segs = decode_sequential(payload.report(b), fns + [lambda prev, k=k: y_fn(prev, k) for k in ks])
+            steps = state["steps"]
+            for k, q in zip(ks, RATE_GRIDS):
+                sel = steps == q
+                lo = segs[len(fns) + k] * q - self._offset(q)
+                out[b, sel] = (np.maximum(lo, 0) + np.minimum(lo + q - 1, self.levels - 1)) / 2.0 - self.amplitude
         return out
 
     def decompress_packed(self, payload, y=None, num_inference_steps=None, rate_adaptive: bool = False):
@@ -388,7 +433,7 @@ class EntropyCodec(QuantizedAutoencoder):
         idx, z = self._symbols(x)
         out = np.zeros(idx.shape[0])
         for b in range(idx.shape[0]):
-            out[b] = information_bits(idx[b], self._y_tables(None if z is None else z[b]))
+            out[b] = information_bits(idx[b], self._y_tables(None if z is None else z[b])[0])
             if z is not None:
                 out[b] += information_bits(z[b] + self.hyper_range, self._table("z_tables"))
         return out

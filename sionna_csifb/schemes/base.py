@@ -142,6 +142,12 @@ class FeedbackScheme(abc.ABC):
         return None
 
     @property
+    def mean_payload_bits(self) -> float | None:
+        """The mean report length: the fixed payload, or for variable-length reports the mean
+        measured on the scheme's test set (None for analog schemes and references)."""
+        return self.nominal_payload_bits
+
+    @property
     def trained_scenarios(self) -> list[str] | None:
         """Names of the scenarios a learned scheme was trained on; None for schemes that
         were not trained (codebooks, references), which hold on any scenario."""

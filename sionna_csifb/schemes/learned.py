@@ -69,6 +69,10 @@ class LearnedScheme(FeedbackScheme):
         return None if self.variable_length else int(self.entry["test_metrics"]["payload_bits"])
 
     @property
+    def mean_payload_bits(self) -> float | None:
+        return float(self.entry["test_metrics"]["payload_bits"])
+
+    @property
     def trained_scenarios(self) -> list[str]:
         """The manifest's scenario, or its list of scenarios for a model trained on a mix."""
         return [Scenario.from_dict(d).name for d in self._scenario_dicts]
