@@ -96,3 +96,23 @@ class TestWeightsRegistry:
         shutil.move(d / "tiny.weights.h5", tmp_path / "elsewhere.h5")
         with pytest.raises(WeightsError, match="missing"):
             load_model("tiny", directory=d)
+
+
+def test_cli_trains_an_entropy_coded_model(ds, tmp_path):
+    """csifb train --model entropy: the rate target, frozen final weights, variable-length metrics."""
+    from sionna_csifb.cli import main
+
+    test = generate_dataset(tmp_path / "test.h5", get_scenario("cpu-small"), 32, seed=6, progress=False)
+    out = tmp_path / "run"
+    assert main(["train", "--model", "entropy", "--bits", "40", "--train", str(ds.path), "--test", str(test),
+                 "--steps", "4", "--batch-size", "16", "--task", "reconstruction", "--no-side-info",
+                 "--out", str(out), "--no-progress"]) == 0
+    res = json.loads((out / "result.json").read_text())
+    m = res["test_metrics"]
+    assert res["model_config"]["target_bits"] == 40.0 and res["weights"] == "final.weights.h5"
+    assert m["payload_bits_p95"] >= m["payload_bits"] > 0 and m["estimated_bits"] > 0
+    model = build_model("entropy", res["model_config"])
+    model.load_weights(out / "final.weights.h5")
+    assert model.frozen
+    assert main(["train", "--model", "csinet", "--bits", "24", "--train", str(ds.path), "--test", str(test),
+                 "--steps", "1", "--out", str(tmp_path / "c"), "--rate-weight", "0.1", "--no-progress"]) == 2
