@@ -51,7 +51,7 @@ from ..entropy.coding import (IntegerMLP, VariableLengthBits, coarse_pmf, decode
                               information_bits, integer_pmf)
 from ..entropy.densities import SCALE_TABLE, FactorizedDensity, GaussianConditional, bits_from_likelihood
 from ..layers.attention import SeparableAttentionBlock
-from ..quantization.scalar import MuLawQuantizer, UniformQuantizer
+from ..quantization.scalar import MuLawQuantizer, UniformQuantizer, shared_dither
 from .csinet import QuantizedAutoencoder
 
 __all__ = ["EntropyCodec", "VariableLengthBits", "RATE_GRIDS", "RATE_LEVELS"]
@@ -79,6 +79,10 @@ class EntropyCodec(QuantizedAutoencoder):
         target_bits: float or None. Rate-constrained training: after every training step
             lambda is multiplied by ``exp(0.02 (mean bits / target - 1))``, a dual ascent that
             settles the mean report length near the target (e.g. an eType II payload).
+        dither_seed: int or None. Dithered (universal) quantisation with a dither UE and BS
+            draw from this shared seed and the report number (``first_report`` of ``compress``
+            / ``decompress``; see :func:`~sionna_csifb.quantization.scalar.shared_dither`); the
+            decoder then trains on ``t + noise``, exactly what it receives.
         sgcs_weight: float. Adds ``sgcs_weight * (1 - SGCS)`` to the loss (SGCS of the
             spatial-frequency estimate, per subcarrier): what beamforming needs, rather than
             every entry's amplitude and phase.
@@ -108,6 +112,7 @@ class EntropyCodec(QuantizedAutoencoder):
     def __init__(self, architecture: str = "csinet", encoder: str = "cnn", num_latents: int = 32,
                  bits_per_value: int = 6, companding: str = "uniform", entropy_model: str = "hyperprior",
                  rate_weight: float = 3e-4, target_bits: float | None = None, sgcs_weight: float = 0.0,
+                 dither_seed: int | None = None,
                  hyper_latents: int = 8, hyper_width: int = 32, hyper_range: int = 8,
                  attention_dim: int = 16, attention_window: int = 8, input_size=(32, 32), side_info: bool = False,
                  num_subcarriers: int | None = None, window_start: int = 0, **kwargs) -> None:
@@ -124,6 +129,7 @@ class EntropyCodec(QuantizedAutoencoder):
         if not (math.isfinite(float(sgcs_weight)) and float(sgcs_weight) >= 0):
             raise ValueError(f"`sgcs_weight` must be finite and >= 0, got {sgcs_weight!r}.")
         self.sgcs_weight = float(sgcs_weight)
+        self.dither_seed = None if dither_seed is None else int(dither_seed)
         self.hyper_latents = check_positive_int(hyper_latents, "hyper_latents")
         self.hyper_width = check_positive_int(hyper_width, "hyper_width")
         self.hyper_range = check_positive_int(hyper_range, "hyper_range")
@@ -224,9 +230,13 @@ class EntropyCodec(QuantizedAutoencoder):
         scale = ops.exp(self._hyper_log_scale(z_ste))
         return bits_from_likelihood(self.gaussian(u, scale)) + bits_from_likelihood(self.z_density(z_noisy))
 
-    def forward_packed(self, x, y=None, training=False, channel=None, num_inference_steps=None):
-        """Differentiable pass: latent, straight-through rounding for the decoder, rate
-        estimate; ``aux_loss`` = lambda x mean bits, ``bits`` per report."""
+    def _dither(self, batch: int, first_report: int = 0):
+        return shared_dither(self.dither_seed, first_report, batch, self.num_latents)
+
+    def forward_packed(self, x, y=None, training=False, channel=None, num_inference_steps=None, first_report=0):
+        """Differentiable pass: latent, straight-through rounding for the decoder (with a
+        dither: ``t + noise`` in training, the UE's dithered values otherwise), rate estimate;
+        ``aux_loss`` = lambda x mean bits, ``bits`` per report."""
         if channel is not None:
             raise NotImplementedError("EntropyCodec sends range-coded variable-length reports, which have no "
                                       "per-bit gradient: train it without `channel`, and send its reports over "
@@ -234,7 +244,15 @@ class EntropyCodec(QuantizedAutoencoder):
         latent = self.encode_latent(x, training)
         bits = self.rate_bits(latent, training)
         t = self.to_axis(latent)
-        x_hat = self.decode_latent(self.from_axis(t + ops.stop_gradient(ops.round(t) - t)), y, training)
+        if self.dither_seed is None:
+            t_hat = t + ops.stop_gradient(ops.round(t) - t)
+        elif training:
+            t_hat = t + keras.random.uniform(ops.shape(t), -0.5, 0.5)
+        else:
+            d = ops.convert_to_tensor(self._dither(int(ops.shape(t)[0]), first_report))
+            a = float(self.amplitude)
+            t_hat = t + ops.stop_gradient(ops.clip(ops.round(t - d), -a, a) + d - t)
+        x_hat = self.decode_latent(self.from_axis(t_hat), y, training)
         lam = ops.convert_to_tensor(self.lagrange.value)
         if training and self.target_bits is not None:  # dual ascent on lambda (no gradient)
             ratio = ops.stop_gradient(ops.mean(bits)) / self.target_bits
@@ -296,10 +314,13 @@ class EntropyCodec(QuantizedAutoencoder):
         return h.hexdigest()[:16]
 
     # ---- coding ---------------------------------------------------------------------------------
-    def _symbols(self, x):
+    def _symbols(self, x, first_report: int = 0):
         """Packed CSI -> (table indices s + A [B, M], hyperprior symbols [B, Mz] or None), int64."""
         t = self.to_axis(self.encode_latent(x))
-        idx = np.clip(ops.convert_to_numpy(ops.round(t)).astype("int64") + self.amplitude, 0, self.levels - 1)
+        tn = ops.convert_to_numpy(t)
+        if self.dither_seed is not None:
+            tn = tn - self._dither(len(tn), first_report)
+        idx = np.clip(np.round(tn).astype("int64") + self.amplitude, 0, self.levels - 1)
         if self.entropy_model == "factorized":
             return idx, None
         z = ops.convert_to_numpy(ops.round(self._hyper_analysis(t)))
@@ -342,12 +363,12 @@ class EntropyCodec(QuantizedAutoencoder):
             segs.append(((idx[sel] + o) // q, coarse_pmf(tables[sel], q, o)))
         return segs
 
-    def compress_packed(self, x, max_bits: int | None = None):
+    def compress_packed(self, x, max_bits: int | None = None, first_report: int = 0):
         """Packed CSI -> :class:`VariableLengthBits` (range coded; see the module docstring)."""
         self._require_frozen()
         if max_bits is not None:
             max_bits = check_positive_int(max_bits, "max_bits")
-        idx, z = self._symbols(x)
+        idx, z = self._symbols(x, first_report)
         zt = self._table("z_tables") if z is not None else None
         header = integer_pmf(np.ones((1, RATE_LEVELS)))
         reports, levels = [], []
@@ -375,12 +396,13 @@ class EntropyCodec(QuantizedAutoencoder):
         self.last_levels = np.array(levels)
         return VariableLengthBits.from_list(reports)
 
-    def compress(self, h, max_bits: int | None = None):
-        """UE side: complex CSI -> :class:`VariableLengthBits`; ``max_bits``: rate-adaptive mode."""
+    def compress(self, h, max_bits: int | None = None, first_report: int = 0):
+        """UE side: complex CSI -> :class:`VariableLengthBits`; ``max_bits``: rate-adaptive mode;
+        ``first_report``: the number of the batch's first report (for the dither)."""
         self._check_finite(h, "h")
-        return self.compress_packed(self.pack(h)[0], max_bits=max_bits)
+        return self.compress_packed(self.pack(h)[0], max_bits=max_bits, first_report=first_report)
 
-    def decode_symbols(self, payload, rate_adaptive: bool = False) -> np.ndarray:
+    def decode_symbols(self, payload, rate_adaptive: bool = False, first_report: int = 0) -> np.ndarray:
         """Reports -> symbol values on the axis `[batch, M]` float (bin centres; -A..A).
 
         Raises:
@@ -414,18 +436,22 @@ class EntropyCodec(QuantizedAutoencoder):
                 sel = steps == q
                 lo = segs[len(fns) + k] * q - self._offset(q)
                 out[b, sel] = (np.maximum(lo, 0) + np.minimum(lo + q - 1, self.levels - 1)) / 2.0 - self.amplitude
+        if self.dither_seed is not None:
+            out = out + self._dither(len(out), first_report)
         return out
 
-    def decompress_packed(self, payload, y=None, num_inference_steps=None, rate_adaptive: bool = False):
-        s = ops.convert_to_tensor(self.decode_symbols(payload, rate_adaptive).astype("float32"))
+    def decompress_packed(self, payload, y=None, num_inference_steps=None, rate_adaptive: bool = False,
+                          first_report: int = 0):
+        s = ops.convert_to_tensor(self.decode_symbols(payload, rate_adaptive, first_report).astype("float32"))
         return self.decode_latent(self.from_axis(s), y)
 
-    def decompress(self, payload, side_info=None, num_inference_steps=None, rate_adaptive: bool = False):
+    def decompress(self, payload, side_info=None, num_inference_steps=None, rate_adaptive: bool = False,
+                   first_report: int = 0):
         """BS side: :class:`VariableLengthBits` (+ UL CSI) -> complex estimate."""
         if side_info is not None:
             self._check_finite(side_info, "side_info")
         return self.packing.unpack(self.decompress_packed(payload, self.pack_side_info(side_info),
-                                                          rate_adaptive=rate_adaptive))
+                                                          rate_adaptive=rate_adaptive, first_report=first_report))
 
     def information_bits(self, x) -> np.ndarray:
         """Ideal code length `[batch]` of each report under the frozen integer tables."""
@@ -443,7 +469,7 @@ class EntropyCodec(QuantizedAutoencoder):
         for k in ("num_bits",):
             cfg.pop(k, None)
         return {**cfg, "encoder": self.encoder_type, "num_latents": self.num_latents, "companding": self.companding,
-                "entropy_model": self.entropy_model, "rate_weight": self.rate_weight, "target_bits": self.target_bits, "sgcs_weight": self.sgcs_weight,
+                "entropy_model": self.entropy_model, "rate_weight": self.rate_weight, "target_bits": self.target_bits, "sgcs_weight": self.sgcs_weight, "dither_seed": self.dither_seed,
                 "hyper_latents": self.hyper_latents, "hyper_width": self.hyper_width,
                 "hyper_range": self.hyper_range, "attention_dim": self.attention_dim,
                 "attention_window": self.attention_window}

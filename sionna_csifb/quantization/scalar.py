@@ -13,7 +13,26 @@ from keras import layers, ops
 from .._validation import check_positive_int
 from .vector import indices_to_bits
 
-__all__ = ["UniformQuantizer", "MuLawQuantizer"]
+__all__ = ["UniformQuantizer", "MuLawQuantizer", "shared_dither"]
+
+
+def shared_dither(seed: int, first_report: int, batch: int, size: int):
+    """Dither of universal (dithered) quantisation, `[batch, size]` float32 in [-0.5, 0.5):
+    report ``first_report + i`` gets its own, drawn from ``(seed, report number)`` so that UE and
+    BS, sharing the seed and the report count, draw the same (NumPy's PCG64: identical on every
+    machine). Quantisation is then ``s = round(t - d)``, reconstruction ``s + d``: the error is
+    uniform and independent of the signal, exactly the additive-noise training relaxation.
+
+    Examples:
+        >>> import numpy as np
+        >>> d = shared_dither(7, 10, 2, 3)
+        >>> d.shape, bool(np.all(np.abs(d) <= 0.5)), bool(np.array_equal(d[1], shared_dither(7, 11, 1, 3)[0]))
+        ((2, 3), True, True)
+    """
+    import numpy as np
+
+    rows = [np.random.default_rng([int(seed), int(first_report) + i]).random(size) - 0.5 for i in range(batch)]
+    return np.asarray(rows, "float32").reshape(batch, size)
 
 
 @keras.saving.register_keras_serializable(package="sionna_csifb")

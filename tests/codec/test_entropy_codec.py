@@ -32,6 +32,7 @@ def _codec(**kw):
 
 
 MODELS = [dict(entropy_model="factorized"), dict(entropy_model="hyperprior"),
+          dict(entropy_model="hyperprior", dither_seed=5),
           dict(entropy_model="hyperprior", encoder="attention", attention_dim=8, attention_window=4,
                companding="mulaw", architecture="crnet", side_info=True)]
 
@@ -92,7 +93,7 @@ def test_decoder_reports_foreign_streams_cleanly():
 
 
 # ---- the codec -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("kw", MODELS, ids=["factorized", "hyperprior", "attention-mulaw-si"])
+@pytest.mark.parametrize("kw", MODELS, ids=["factorized", "hyperprior", "dithered", "attention-mulaw-si"])
 def test_codec_trains_and_decodes_exactly(kw):
     m = _codec(**kw)
     h = _h(5)
@@ -111,6 +112,9 @@ def test_codec_trains_and_decodes_exactly(kw):
     got = _np(m.decompress_packed(payload, m.pack_side_info(side)))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     assert _np(m.decompress(payload, side)).shape == (5, N, F)
+    if m.dither_seed is not None:  # the report number is part of the dither: another one decodes differently
+        other = _np(m.decompress_packed(payload, m.pack_side_info(side), first_report=1))
+        assert not np.allclose(other, want, atol=1e-5)
     # actual bits: the ideal code length of the frozen tables plus a bit or two
     info = m.information_bits(x)
     assert np.all(payload.num_bits <= np.ceil(info) + 3)
