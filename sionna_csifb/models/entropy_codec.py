@@ -91,7 +91,10 @@ class EntropyCodec(QuantizedAutoencoder):
         hyper_range: int. The side values lie in [-R, R] (2R + 1 symbols).
         attention_dim: int. Channels of the attention encoder.
         attention_window: int. Its LSA window side.
-        input_size, side_info, num_subcarriers, window_start: as :class:`QuantizedAutoencoder`.
+        input_size: tuple (H, W). Angular-delay grid.
+        side_info: bool. Give the decoder the UL CSI.
+        num_subcarriers: int or None. Subcarriers of the CSI (see :class:`~sionna_csifb.models.codec.LearnedCodec`).
+        window_start: int. First kept delay tap of the crop.
 
     Examples:
         >>> import numpy as np

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WEIGHTS_DIR", "list_bundled", "manifest_entry", "load_model", "sha256_of", "WeightsError"]
+__all__ = ["WEIGHTS_DIR", "list_bundled", "manifest_entry", "load_model", "package_run", "sha256_of", "WeightsError"]
 
 WEIGHTS_DIR = Path(__file__).parent
 
@@ -98,3 +98,38 @@ def load_model(name: str, expected_config: dict[str, Any] | None = None, directo
                            "(package the run's final.weights.h5, written after model.freeze()).")
     model.eval()
     return model, entry
+
+
+def package_run(run: str | Path, name: str, directory: str | Path = WEIGHTS_DIR) -> Path:
+    """Copy a finished ``csifb train`` run's weights into ``directory`` with a manifest entry
+    (model config, scenario, task, datasets, steps, test metrics, sha256): the package's own
+    ``sionna_csifb/weights`` by default, or a folder of yours for
+    ``LearnedScheme(name, directory=...)``.
+
+    Raises:
+        WeightsError: the run is unfinished or has no result.
+    """
+    import shutil
+
+    run, directory = Path(run), Path(directory)
+    if not (run / "result.json").exists():
+        raise WeightsError(f"{run} has no result.json: is it a finished `csifb train` run?")
+    res = json.loads((run / "result.json").read_text())
+    if res["steps"] != res["training_config"]["steps"]:
+        raise WeightsError(f"{run} is not finished ({res['steps']} of {res['training_config']['steps']} steps).")
+    directory.mkdir(parents=True, exist_ok=True)
+    dst = directory / f"{name}.weights.h5"
+    shutil.copyfile(run / res.get("weights", "checkpoint.weights.h5"), dst)
+    manifest = _manifest(directory)
+    manifest[name] = {
+        "file": dst.name, "sha256": sha256_of(dst), "model": res["model"], "size": res["size"],
+        "model_config": res["model_config"], "task": res["training_config"]["task"], "scenario": res["scenario"],
+        "train_data": {k: res["train_data"][k] for k in ("seed", "num_samples")},
+        "test_data": {k: res["test_data"][k] for k in ("seed", "num_samples")},
+        "training": {"steps": res["steps"], "batch_size": res["training_config"]["batch_size"],
+                     "learning_rate": res["training_config"]["learning_rate"], "seed": res["training_config"]["seed"],
+                     "cpu_seconds": round(res["train_seconds"], 1)},
+        "test_metrics": res["test_metrics"],
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return dst
