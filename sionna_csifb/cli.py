@@ -169,23 +169,18 @@ def _train(args) -> int:
     mcfg = model_config(args.model, args.size, args.bits, side_info=not args.no_side_info,
                         input_size=(scen.num_bs_ant, scen.num_taps))
     mcfg.update(csi_format(scen))
-    for flag, key in (("codebook-weight", "codebook_weight"), ("min-loss-weight", "min_loss_weight")):
+    # model-specific flags: each applies to one model class
+    only = {"codebook_weight": "diffusion", "min_loss_weight": "diffusion", "entropy_model": "entropy",
+            "encoder": "entropy", "companding": "entropy", "rate_weight": "entropy", "sgcs_weight": "entropy"}
+    for key, owner in only.items():
         value = getattr(args, key)
         if value is None:
             continue
-        if args.model != "diffusion":
-            print(f"csifb train: error: --{flag} applies to --model diffusion", file=sys.stderr)
+        if args.model != owner:
+            print(f"csifb train: error: --{key.replace('_', '-')} applies to --model {owner}", file=sys.stderr)
             return 2
         mcfg[key] = value
-    for key in ("entropy_model", "encoder", "companding", "rate_weight", "sgcs_weight"):
-        value = getattr(args, key)
-        if value is None:
-            continue
-        if args.model != "entropy":
-            print(f"csifb train: error: --{key.replace('_', '-')} applies to --model entropy", file=sys.stderr)
-            return 2
-        mcfg[key] = value
-        if key == "rate_weight":
+        if key == "rate_weight":  # a fixed lambda instead of the rate target
             mcfg["target_bits"] = None
     model = build_model(args.model, mcfg)
     tcfg = TrainingConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,

@@ -22,3 +22,21 @@ def test_site_references_no_external_script(tmp_path):
         external |= set(re.findall(r"<link[^>]+href=\"((?:https?:)?//[^\"]+\.(?:css|js)[^\"]*)\"", html))
     assert not external, sorted(external)
     assert (tmp_path / "site" / "javascripts" / "mathjax" / "tex-svg.js").exists()
+
+
+def test_home_page_figure_is_the_examples_output():
+    """The home page's figure and table come from the JSON examples/fdd_precoding.py writes
+    (``--json X.json`` -> ``X.md``, ``X_tput_vs_bits.png``), never pasted."""
+    import json
+
+    home = (ROOT / "docs" / "index.md").read_text()
+    figs = re.findall(r"\]\((results/[^)]+_tput_vs_bits\.png)\)", home)
+    assert len(figs) == 1
+    stem = figs[0][: -len("_tput_vs_bits.png")]
+    js, md, png = (ROOT / "docs" / f"{stem}.json", ROOT / "docs" / f"{stem}.md", ROOT / "docs" / figs[0])
+    assert js.exists() and md.exists() and png.exists()
+    assert f'--8<-- "docs/{stem}.md"' in home and f"--json docs/{stem}.json" in home
+    res = json.loads(js.read_text())
+    assert res["scenario"]["name"] in home and {"etype2-pc3", "type1-wb"} <= {r["scheme"] for r in res["rows"]}
+    # the table is the one written with that JSON: every scheme of the JSON is in it
+    assert all(f"`{r['scheme']}`" in md.read_text() for r in res["rows"])
