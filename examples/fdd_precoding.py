@@ -81,6 +81,17 @@ def compare_learned(rows, ts: str) -> list[dict]:
     return out
 
 
+def _family(row) -> str:
+    """Curve label of a row in the payload plot."""
+    name = row["scheme"]
+    if name.startswith("type1"):
+        return "3GPP Type I"
+    if name.startswith("etype2"):
+        return "3GPP eType II"
+    kind = name.split("-")[0]
+    return f"learned: {kind}" + (" (OOD)" if row.get("out_of_distribution") else "")
+
+
 def plot(rows, snr_dbs, table_snr, out_prefix: Path) -> list[str]:
     import matplotlib
 
@@ -103,17 +114,24 @@ def plot(rows, snr_dbs, table_snr, out_prefix: Path) -> list[str]:
     p = f"{out_prefix}_tput_vs_snr.png"
     fig.savefig(p, dpi=120)
     paths.append(p)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, mk in (("su_mrt", "o"), ("mu_rzf", "s")):
-        pts = sorted((r["payload_bits"], r["snr"][str(table_snr)][key]["throughput_mbps"], r["scheme"])
-                     for r in rows if r["payload_bits"] and key in r["snr"][str(table_snr)])
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=mk, label=key.replace("_", " ").upper())
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    families = {}  # one curve per family: the codebooks, and each learned model kind
+    for r in rows:
+        if r["payload_bits"]:
+            families.setdefault(_family(r), []).append(r)
+    for ax, key, title in zip(axes, ("su_mrt", "mu_rzf"), ("single-user MRT", "multi-user RZF"), strict=True):
+        for i, (fam, rs) in enumerate(families.items()):
+            pts = sorted((r["payload_bits"], r["snr"][str(table_snr)][key]["throughput_mbps"]) for r in rs
+                         if key in r["snr"][str(table_snr)])
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="os^vDx"[i % 6], label=fam,
+                    ls="-" if "learned" not in fam else "--")
         perfect = [r for r in rows if r["scheme"] == "perfect"]
         if perfect:
-            ax.axhline(perfect[0]["snr"][str(table_snr)][key]["throughput_mbps"], ls="--", lw=0.8, color="gray")
-    ax.set(xlabel="payload [bits]", ylabel="throughput [Mbit/s]", title=f"DL SNR {table_snr} dB (dashed: perfect CSI)")
-    ax.grid(alpha=0.3)
-    ax.legend()
+            ax.axhline(perfect[0]["snr"][str(table_snr)][key]["throughput_mbps"], ls=":", lw=0.8, color="gray")
+        ax.set(xlabel="payload [bits] (variable-length reports: mean)", ylabel="throughput [Mbit/s]",
+               title=f"{title}, DL SNR {table_snr} dB (dotted: perfect CSI)")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
     fig.tight_layout()
     p = f"{out_prefix}_tput_vs_bits.png"
     fig.savefig(p, dpi=120)
