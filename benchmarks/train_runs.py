@@ -50,7 +50,7 @@ PLANS: dict[str, dict[str, tuple]] = {
     "uma": {
         **{f"entropy-{b}": ("entropy", "small", b, False, 2000, 64, _REC) for b in (65, 118, 286)},
         "entropy-118-sgcs": ("entropy", "small", 118, False, 2000, 64, [*_REC, "--sgcs-weight", "1.0"]),
-        **{f"csinet-{b}-uniform6": ("csinet", "small", b, False, 2000, 64, _REC) for b in (66, 114)},
+        **{f"csinet-{b}-uniform6": ("csinet", "small", b, False, 2000, 64, _REC) for b in (66, 114, 126, 288)},
         "entropy-118-factorized": ("entropy", "small", 118, False, 1000, 64, [*_REC, "--entropy-model", "factorized"]),
         "entropy-118-mulaw": ("entropy", "small", 118, False, 1000, 64, [*_REC, "--companding", "mulaw"]),
         "entropy-118-attention": ("entropy", "small", 118, False, 1000, 64, [*_REC, "--encoder", "attention"]),

@@ -1,8 +1,9 @@
 """Encode in one process, decode in another: the UE/BS agreement check of the entropy coder.
 
-``python -m sionna_csifb.entropy.crosscheck encode --model-dir D --csi C.npy --out W`` loads
-the model (``D/config.json`` + ``D/model.weights.h5``), compresses the CSI and writes the
-reports as a stored-report file plus the symbols it coded; ``decode`` loads the model in a
+``python -m sionna_csifb.entropy.crosscheck encode --model-dir D --csi C.npy --work-dir W``
+(or ``--data F.h5 --num-reports N``: the X, Z and Y fields of a dataset, streamed) loads the
+model (``D/config.json`` + ``D/model.weights.h5``), compresses the CSI batch by batch and
+writes the reports as a stored-report file plus the symbols it coded; ``decode`` loads the model in a
 fresh process (any device: ``--device``), reads the file (fingerprint checked), decodes and
 counts the reports whose symbols differ. Used by the tests (two CPU processes) and by
 ``benchmarks/entropy_coding.py`` (1e5 reports; GPU against CPU when a GPU is there).
@@ -31,31 +32,50 @@ def load_codec(model_dir: str | Path):
     return m
 
 
-def _batches(csi: np.ndarray, batch: int):
-    for lo in range(0, len(csi), batch):
-        yield lo, csi[lo:lo + batch]
+def _csi_batches(source, batch: int, num_reports: int | None):
+    """Complex CSI batches from a .npy array or from an HDF5 dataset's X, Z, Y fields (streamed)."""
+    source = Path(source)
+    done = 0
+    if source.suffix == ".npy":
+        csi = np.load(source, mmap_mode="r")
+        for lo in range(0, len(csi) if num_reports is None else min(len(csi), num_reports), batch):
+            yield np.asarray(csi[lo:lo + batch])
+        return
+    from ..data.hdf5 import CSIDataset
+    from ..training import batch_to_csi
+
+    ds = CSIDataset(source)
+    for b in ds.batches(batch, shuffle=False, real=False):
+        c = batch_to_csi(b, ds.scenario)
+        for k in ("x", "z", "y"):
+            h = c[k].numpy()
+            if num_reports is not None:
+                h = h[: num_reports - done]
+            if len(h):
+                yield h
+            done += len(h)
+            if num_reports is not None and done >= num_reports:
+                return
 
 
-def encode_to_files(model_dir, csi_path, out_dir, batch: int = 1000) -> dict:
-    """Compress every CSI sample of ``csi_path`` (complex `[n, N, F]` .npy); write
-    ``reports.bin`` and ``symbols.npy``."""
+def encode_to_files(model_dir, source, out_dir, batch: int = 1000, num_reports: int | None = None) -> dict:
+    """Compress the CSI of ``source`` (complex `[n, N, F]` .npy, or an HDF5 dataset: its X, Z and
+    Y fields, ``num_reports`` of them); write ``reports.bin`` and ``symbols.npy``."""
     import keras
 
+    from .coding import VariableLengthBits
     from .report_file import save_reports
 
     m = load_codec(model_dir)
-    csi = np.load(csi_path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     reports, symbols = [], []
-    for _, h in _batches(csi, batch):
+    for h in _csi_batches(source, batch, num_reports):
         x, _ = m.pack(keras.ops.convert_to_tensor(h))
         idx, z = m._symbols(x)
         symbols.append(idx if z is None else np.concatenate([idx, z], 1))
         p = m.compress_packed(x)
         reports += [p.report(i) for i in range(len(p.num_bits))]
-    from .coding import VariableLengthBits
-
     payload = VariableLengthBits.from_list(reports)
     save_reports(out / "reports.bin", payload, m.fingerprint())
     np.save(out / "symbols.npy", np.concatenate(symbols))
@@ -86,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--work-dir", required=True, help="where the reports and symbols go")
     ap.add_argument("--csi", help="encode: complex CSI [n, N, F] as .npy")
+    ap.add_argument("--data", help="encode: an HDF5 dataset (its X, Z and Y fields, streamed)")
+    ap.add_argument("--num-reports", type=int, default=None, help="encode: at most this many reports")
     ap.add_argument("--device", default=None, help="torch device (default: sionna_csifb.config.device)")
     args = ap.parse_args(argv)
     if args.device:
@@ -93,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
 
         config.device = args.device
     if args.mode == "encode":
-        res = encode_to_files(args.model_dir, args.csi, args.work_dir)
+        if (args.csi is None) == (args.data is None):
+            ap.error("encode needs exactly one of --csi and --data")
+        res = encode_to_files(args.model_dir, args.csi or args.data, args.work_dir, num_reports=args.num_reports)
     else:
         res = decode_and_compare(args.model_dir, args.work_dir)
     print(json.dumps(res))

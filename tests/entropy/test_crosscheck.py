@@ -35,3 +35,22 @@ def test_encode_in_one_process_decode_in_another(tmp_path):
     dec = _run("decode", "--model-dir", str(tmp_path), "--work-dir", str(tmp_path / "w"))
     assert enc["reports"] == dec["reports"] == 600
     assert dec["mismatches"] == 0
+
+
+def test_crosscheck_streams_a_dataset(tmp_path):
+    from sionna_csifb.csi.scenario import get_scenario
+    from sionna_csifb.data.hdf5 import generate_dataset
+
+    scen = get_scenario("cpu-small")
+    data = generate_dataset(tmp_path / "d.h5", scen, 16, seed=2, progress=False)
+    cfg = dict(num_latents=8, input_size=[scen.num_bs_ant, scen.num_taps], num_subcarriers=scen.num_subcarriers,
+               window_start=scen.window_start, side_info=False)
+    keras.utils.set_random_seed(2)
+    m = EntropyCodec(**cfg)
+    m.freeze()
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    m.save_weights(tmp_path / "model.weights.h5")
+    enc = _run("encode", "--model-dir", str(tmp_path), "--work-dir", str(tmp_path / "w"), "--data", str(data),
+               "--num-reports", "40")
+    dec = _run("decode", "--model-dir", str(tmp_path), "--work-dir", str(tmp_path / "w"))
+    assert enc["reports"] == dec["reports"] == 40 and dec["mismatches"] == 0
