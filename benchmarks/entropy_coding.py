@@ -7,7 +7,7 @@ the measured DL CSI, no side information), for every trained run and for the cod
   subcarrier) against the **actual** mean report length: entropy-coded models (bits of the
   real range-coded reports), the same CsiNet network with fixed 6-bit uniform quantisation,
   Type I and eType II at their payloads. NMSE gain over the uniform-6-bit curve at equal bits
-  (interpolated in bits).
+  (interpolated in bits; within 2% beyond an end point, that end point).
 * Estimated (the float entropy model) vs ideal (frozen integer tables) vs actual bits, and
   the termination cost (actual - ideal).
 * Coder speed (reports/s, CPU, range coding alone and the whole compress/decompress).
@@ -213,9 +213,11 @@ def _fuzz(model, x, tries: int, seed: int = 0) -> dict:
     return {"tries": tries, **out, "slowest_try_s": slowest}
 
 
-def _interp_db(bits: float, curve: list[tuple[float, float]]) -> float | None:
+def _interp_db(bits: float, curve: list[tuple[float, float]], slack: float = 0.02) -> float | None:
+    """The curve's value at ``bits``, interpolated linearly in bits; up to ``slack`` (relative)
+    beyond an end point, that end point's value; None further out."""
     pts = sorted(curve)
-    if len(pts) < 2 or not pts[0][0] <= bits <= pts[-1][0]:
+    if len(pts) < 2 or not pts[0][0] * (1 - slack) <= bits <= pts[-1][0] * (1 + slack):
         return None
     return float(np.interp(bits, [b for b, _ in pts], [v for _, v in pts]))
 
