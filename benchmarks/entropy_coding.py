@@ -78,7 +78,7 @@ def _eval_model(model, x, batch: int = 500) -> dict:
             if variable:
                 lengths.append(p.num_bits)
                 xp, _ = model.pack(h)
-                est_bits.append(np.asarray(model.forward_packed(xp)["bits"]))
+                est_bits.append(np.asarray(model.rate_bits(model.encode_latent(xp))))
                 info_bits.append(model.information_bits(xp))
             else:
                 lengths.append(np.full(len(h), p.shape[1]))

@@ -228,7 +228,7 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
         bits = model.compress_packed(x)
         if variable:  # real report lengths, and the model's own estimate of them
             lengths.append(np.asarray(bits.num_bits, "float64"))
-            estimated.append(np.asarray(model.forward_packed(x)["bits"], "float64"))
+            estimated.append(np.asarray(model.rate_bits(model.encode_latent(x)), "float64"))
         else:
             lengths.append(np.full(len(x), float(bits.shape[1])))
         t0 = time.perf_counter()

@@ -329,15 +329,24 @@ class EntropyCodec(QuantizedAutoencoder):
         z = ops.convert_to_numpy(ops.round(self._hyper_analysis(t)))
         return idx, np.clip(z.astype("int64"), -self.hyper_range, self.hyper_range)
 
-    def _y_tables(self, z_sym: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _coder(self) -> dict:
+        """The frozen integer tables as NumPy, read once per coding call: ``y`` tables,
+        ``z`` tables and the integer scale network (hyperprior), the rate-adaptive ``header``."""
+        self._require_frozen()
+        c = {"y": self._table("y_tables"), "header": integer_pmf(np.ones((1, RATE_LEVELS)))}
+        if self.entropy_model == "hyperprior":
+            c.update(z=self._table("z_tables"), mlp=self._int_mlp())
+        return c
+
+    def _y_tables(self, z_sym: np.ndarray | None, coder: dict) -> tuple[np.ndarray, np.ndarray]:
         """Per-latent integer tables [M, levels] (from the side symbols for the hyperprior), and
         each latent's rank by cost (0: costliest), from integers only: the scale index (larger
         first) or, for the factorized model, the table's peak count (smaller first)."""
-        y = self._table("y_tables")
+        y = coder["y"]
         if self.entropy_model == "factorized":
             key = y.max(1)
         else:
-            sidx = self._int_mlp().indices(z_sym[None])[0]
+            sidx = coder["mlp"].indices(z_sym[None])[0]
             y, key = y[sidx], -sidx
         order = np.lexsort((np.arange(len(key)), key))
         ranks = np.empty(len(key), "int64")
@@ -368,16 +377,15 @@ class EntropyCodec(QuantizedAutoencoder):
 
     def compress_packed(self, x, max_bits: int | None = None, first_report: int = 0):
         """Packed CSI -> :class:`VariableLengthBits` (range coded; see the module docstring)."""
-        self._require_frozen()
+        coder = self._coder()
         if max_bits is not None:
             max_bits = check_positive_int(max_bits, "max_bits")
         idx, z = self._symbols(x, first_report)
-        zt = self._table("z_tables") if z is not None else None
-        header = integer_pmf(np.ones((1, RATE_LEVELS)))
+        header = coder["header"]
         reports, levels = [], []
         for b in range(idx.shape[0]):
-            zseg = [(z[b] + self.hyper_range, zt)] if z is not None else []
-            yt, ranks = self._y_tables(None if z is None else z[b])
+            zseg = [(z[b] + self.hyper_range, coder["z"])] if z is not None else []
+            yt, ranks = self._y_tables(None if z is None else z[b], coder)
             if max_bits is None:
                 reports.append(encode_segments(zseg + [(idx[b], yt)]))
                 levels.append(0)
@@ -411,12 +419,11 @@ class EntropyCodec(QuantizedAutoencoder):
         Raises:
             CodingError: a report that is no codeword of this model.
         """
-        self._require_frozen()
+        coder = self._coder()
         if not isinstance(payload, VariableLengthBits):
             raise TypeError(f"EntropyCodec decodes VariableLengthBits (what compress returns), got "
                             f"{type(payload).__name__}.")
-        header = integer_pmf(np.ones((1, RATE_LEVELS)))
-        zt = self._table("z_tables") if self.entropy_model == "hyperprior" else None
+        header, zt = coder["header"], coder.get("z")
         out = np.zeros((len(payload.num_bits), self.num_latents))
         for b in range(len(payload.num_bits)):
             fns = [lambda prev: header] if rate_adaptive else []
@@ -427,7 +434,7 @@ class EntropyCodec(QuantizedAutoencoder):
             def y_fn(prev, k):
                 if not state:
                     zs = prev[-1] - self.hyper_range if zt is not None else None
-                    yt, ranks = self._y_tables(zs)
+                    yt, ranks = self._y_tables(zs, coder)
                     steps = self.grid_steps(int(prev[0][0]), ranks) if rate_adaptive else np.ones(len(ranks), int)
                     state.update(steps=steps, segs=self._y_segments(np.zeros(len(ranks), "int64"), yt, steps))
                 return state["segs"][k][1]
@@ -458,13 +465,13 @@ class EntropyCodec(QuantizedAutoencoder):
 
     def information_bits(self, x) -> np.ndarray:
         """Ideal code length `[batch]` of each report under the frozen integer tables."""
-        self._require_frozen()
+        coder = self._coder()
         idx, z = self._symbols(x)
         out = np.zeros(idx.shape[0])
         for b in range(idx.shape[0]):
-            out[b] = information_bits(idx[b], self._y_tables(None if z is None else z[b])[0])
+            out[b] = information_bits(idx[b], self._y_tables(None if z is None else z[b], coder)[0])
             if z is not None:
-                out[b] += information_bits(z[b] + self.hyper_range, self._table("z_tables"))
+                out[b] += information_bits(z[b] + self.hyper_range, coder["z"])
         return out
 
     def get_config(self):

@@ -13,16 +13,7 @@ from sionna_csifb.entropy.densities import SCALE_TABLE, FactorizedDensity, Gauss
 from sionna_csifb.entropy.report_file import ReportFormatError, pack_reports, unpack_reports
 from sionna_csifb.models.entropy_codec import RATE_LEVELS, EntropyCodec
 
-N, T, F = 8, 8, 24
-
-
-def _h(b, seed=0):
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal((b, N, F)) + 1j * rng.standard_normal((b, N, F))).astype("complex64")
-
-
-def _np(x):
-    return keras.ops.convert_to_numpy(x)
+from .test_codec_layers import F, N, T, _h, _np
 
 
 def _codec(**kw):
@@ -138,7 +129,8 @@ def test_codec_rate_adaptive_budget():
     fine = m.decode_symbols(free)
     coarse = m.decode_symbols(capped, rate_adaptive=True)
     for b in range(6):
-        _, ranks = m._y_tables(m._symbols(m.pack(h[b:b + 1])[0])[1][0] if m.entropy_model == "hyperprior" else None)
+        _, ranks = m._y_tables(m._symbols(m.pack(h[b:b + 1])[0])[1][0] if m.entropy_model == "hyperprior" else None,
+                               m._coder())
         steps = m.grid_steps(int(levels[b]), ranks)
         assert (np.abs(coarse[b] - fine[b]) <= steps // 2).all()
         np.testing.assert_array_equal(coarse[b][steps == 1], fine[b][steps == 1])
