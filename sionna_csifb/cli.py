@@ -61,9 +61,19 @@ def _build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--out", required=True, help="output HDF5 file (new)")
     mg.add_argument("shards", nargs="+", help="the N shard files")
     t = sub.add_parser("train", help="train a learned feedback model (resumable), then test it")
-    t.add_argument("--model", required=True, choices=["diffusion", "csinet", "crnet", "entropy"])
-    t.add_argument("--bits", type=int, required=True,
-                   help="payload bits (entropy: the target mean report length)")
+    t.add_argument("--model", required=True, choices=["diffusion", "csinet", "crnet", "entropy", "jscc"])
+    t.add_argument("--bits", type=int, default=None,
+                   help="payload bits (entropy: the target mean report length); required except for jscc")
+    t.add_argument("--symbols", type=int, default=None, help="jscc: complex channel symbols k per report (default 16)")
+    t.add_argument("--architecture", default=None, choices=["rdjscc", "adjscc", "csinetplus"],
+                   help="jscc: encoder/decoder (default rdjscc, the paper's tables 1-2)")
+    t.add_argument("--refinement", default=None, choices=["residual", "generative", "supervised", "none"],
+                   help="jscc: diffusion refinement (default residual = RD-JSCC; none = stage 1 only)")
+    t.add_argument("--refine-steps", type=int, default=None,
+                   help="jscc: optimiser steps of stage 2 (the refinement; default = --steps)")
+    t.add_argument("--refine-lr", type=float, default=3e-4, help="jscc: stage-2 learning rate (default 3e-4)")
+    t.add_argument("--ul-snr-db", type=float, default=10.0,
+                   help="jscc: per-antenna uplink SNR of the test metrics (default 10 dB)")
     t.add_argument("--entropy-model", default=None, choices=["factorized", "hyperprior"],
                    help="entropy: the entropy model (default hyperprior)")
     t.add_argument("--encoder", default=None, choices=["cnn", "attention"], help="entropy: the encoder")
@@ -166,12 +176,22 @@ def _train(args) -> int:
               file=sys.stderr)
         return 2
     scen = train_ds.scenario
-    mcfg = model_config(args.model, args.size, args.bits, side_info=not args.no_side_info,
-                        input_size=(scen.num_bs_ant, scen.num_taps))
+    if (args.bits is None) == (args.model != "jscc"):
+        print("csifb train: error: " + ("--bits is required" if args.bits is None else
+                                        "--model jscc sends symbols: give --symbols, not --bits"), file=sys.stderr)
+        return 2
+    mcfg = model_config(args.model, args.size, args.symbols or 16 if args.model == "jscc" else args.bits,
+                        side_info=not args.no_side_info, input_size=(scen.num_bs_ant, scen.num_taps))
+    if args.model == "jscc":
+        mcfg.pop("side_info", None)
+        if args.refinement == "none":
+            args.refinement = None
+            mcfg["refinement"] = None
     mcfg.update(csi_format(scen))
     # model-specific flags: each applies to one model class
     only = {"codebook_weight": "diffusion", "min_loss_weight": "diffusion", "entropy_model": "entropy",
-            "encoder": "entropy", "companding": "entropy", "rate_weight": "entropy", "sgcs_weight": "entropy"}
+            "encoder": "entropy", "companding": "entropy", "rate_weight": "entropy", "sgcs_weight": "entropy",
+            "symbols": "jscc", "architecture": "jscc", "refinement": "jscc", "refine_steps": "jscc"}
     for key, owner in only.items():
         value = getattr(args, key)
         if value is None:
@@ -179,14 +199,20 @@ def _train(args) -> int:
         if args.model != owner:
             print(f"csifb train: error: --{key.replace('_', '-')} applies to --model {owner}", file=sys.stderr)
             return 2
-        mcfg[key] = value
+        if key == "symbols":
+            continue
+        if key != "refine_steps":
+            mcfg[key] = value
         if key == "rate_weight":  # a fixed lambda instead of the rate target
             mcfg["target_bits"] = None
     model = build_model(args.model, mcfg)
     tcfg = TrainingConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
                           task=args.task)
     try:
-        hist = train(model, train_ds, tcfg, args.out, progress=not args.no_progress)
+        if args.model == "jscc":
+            hist, tcfg = _train_jscc(model, train_ds, tcfg, args)
+        else:
+            hist = train(model, train_ds, tcfg, args.out, progress=not args.no_progress)
     except KeyboardInterrupt:
         print(f"\ninterrupted: rerun the same command to resume from {args.out}", file=sys.stderr)
         return 130
@@ -199,9 +225,13 @@ def _train(args) -> int:
     if hasattr(model, "freeze"):  # entropy coder: integer tables from the trained densities
         model.freeze()
     model.save_weights(Path(args.out) / "final.weights.h5")
-    metrics = evaluate_model(model, test_ds, task=args.task)
+    steps = 2 if args.model == "jscc" and model.refinement is not None else None  # RD-JSCC's inference default
+    metrics = evaluate_model(model, test_ds, task=args.task, ul_snr_db=args.ul_snr_db, num_inference_steps=steps)
+    if steps is not None:
+        metrics["num_inference_steps"] = steps
 
-    result = {"model": args.model, "size": args.size, "model_config": mcfg, "training_config": tcfg.__dict__,
+    result = {"model": args.model, "size": args.size, "model_config": mcfg,
+              "training_config": tcfg if isinstance(tcfg, dict) else tcfg.__dict__,
               "scenario": scen.to_dict(), "train_data": {"path": str(args.train), "seed": train_ds.seed,
                                                         "num_samples": len(train_ds)},
               "test_data": {"path": str(args.test), "seed": test_ds.seed, "num_samples": len(test_ds)},
@@ -210,6 +240,31 @@ def _train(args) -> int:
     Path(args.out, "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(metrics))
     return 0
+
+
+def _train_jscc(model, train_ds, tcfg, args):
+    """The two stages of RD-JSCC (algorithms 1 and 2), each a resumable run in its own folder
+    (``stage1``, ``stage2``), then the early-exit calibration on 256 training samples."""
+    from dataclasses import asdict, replace
+    from pathlib import Path
+
+    from .training import calibrate_early_exit, train
+
+    out = Path(args.out)
+    model.training_stage = 1
+    h1 = train(model, train_ds, tcfg, out / "stage1", progress=not args.no_progress)
+    steps, seconds, losses = h1["steps"], h1["seconds"], [["stage1", *x] for x in h1["losses"]]
+    record = {**asdict(tcfg), "stage1_steps": tcfg.steps, "stage2_steps": 0}
+    if model.refinement is not None:
+        t2 = replace(tcfg, steps=args.refine_steps or tcfg.steps, learning_rate=args.refine_lr)
+        model.training_stage = 2
+        h2 = train(model, train_ds, t2, out / "stage2", progress=not args.no_progress)
+        steps, seconds = steps + h2["steps"], seconds + h2["seconds"]
+        losses += [["stage2", *x] for x in h2["losses"]]
+        record.update(stage2_steps=t2.steps, stage2_learning_rate=t2.learning_rate)
+        calibrate_early_exit(model, train_ds)
+    record["steps"] = record["stage1_steps"] + record["stage2_steps"]
+    return {"steps": steps, "seconds": seconds, "losses": losses}, record
 
 
 if __name__ == "__main__":  # pragma: no cover

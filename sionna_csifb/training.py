@@ -31,7 +31,8 @@ from .data.hdf5 import CSIDataset
 
 require_torch_backend("sionna_csifb.training")
 
-__all__ = ["TrainingConfig", "train", "evaluate_model", "batch_to_csi", "packed_batch"]
+__all__ = ["TrainingConfig", "train", "evaluate_model", "batch_to_csi", "packed_batch", "analog_uplink_kwargs",
+           "unit_power", "calibrate_early_exit"]
 
 
 @dataclass
@@ -86,8 +87,28 @@ class _Objective(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, h, side_info, target):
-        return self.model.training_loss(h, side_info, target)
+    def forward(self, h, side_info, target, **kwargs):
+        return self.model.training_loss(h, side_info, target, **kwargs)
+
+
+def unit_power(h: torch.Tensor) -> torch.Tensor:
+    """Each sample scaled to unit mean power per entry (how the uplink sees a power-controlled UE)."""
+    p = h.abs().pow(2).mean(dim=tuple(range(1, h.ndim)), keepdim=True)
+    if bool((p <= 0).any()):
+        raise ValueError("an all-zero UL channel: no uplink to send over.")
+    return h / p.sqrt()
+
+
+def analog_uplink_kwargs(model, h_ul: torch.Tensor, snr_db=None) -> dict:
+    """The training channel of an analog (JSCC) model: each sample's own fading UL channel
+    (Sionna, MRC at the BS; :class:`~sionna_csifb.evaluation.uplink.FadingUplinkChannel`) at an
+    SNR drawn uniformly in the model's ``train_snr_db`` (or ``snr_db``)."""
+    from .evaluation.uplink import FadingUplinkChannel
+
+    if snr_db is None:
+        lo, hi = model.train_snr_db
+        snr_db = lo + (hi - lo) * torch.rand(h_ul.shape[0], device=h_ul.device)
+    return {"channel": FadingUplinkChannel(unit_power(h_ul), snr_db), "snr_db": snr_db}
 
 
 def distributed_context() -> tuple[int, int]:
@@ -167,7 +188,9 @@ def train(model, dataset: CSIDataset, cfg: TrainingConfig, out_dir: str | Path, 
         c = batch_to_csi(b, scen)
         for g in opt.param_groups:
             g["lr"] = _lr(step, cfg)
-        loss = objective(c["x"], c["y"] if use_side else None, c["z"] if cfg.task == "prediction" else None)
+        extra = analog_uplink_kwargs(model, c["y"]) if getattr(model, "kind", "") == "analog" else {}
+        loss = objective(c["x"], c["y"] if use_side else None, c["z"] if cfg.task == "prediction" else None,
+                         **extra)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower the learning rate.")
         opt.zero_grad(set_to_none=True)
@@ -201,14 +224,17 @@ def train(model, dataset: CSIDataset, cfg: TrainingConfig, out_dir: str | Path, 
 
 @torch.no_grad()
 def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_size: int = 256,
-                   num_inference_steps: int | None = None, max_samples: int | None = None) -> dict:
+                   num_inference_steps: int | None = None, max_samples: int | None = None,
+                   ul_snr_db: float = 0.0, seed: int = 0) -> dict:
     """NMSE of the model's decoded estimate (through the real bits: packing and
     ``compress_packed``, i.e. ``compress``, then ``decompress``) on a dataset.
 
     Returns:
         dict: ``nmse_ad_db`` (cropped angular-delay domain, as the paper), ``nmse_sf_db``
         (spatial-frequency domain against the full channel, truncation included),
-        ``num_samples``, ``payload_bits`` (the mean for variable-length reports, then also
+        ``num_samples``, ``payload_bits`` (None for analog models, which are evaluated over
+        the fading uplink at ``ul_snr_db`` and report ``num_symbols`` and ``ul_snr_db``; the
+        mean for variable-length reports, then also
         ``payload_bits_p95``, ``payload_bits_max``, ``estimated_bits`` (the entropy model's
         estimate) and ``actual_over_estimated``), ``decode_samples_per_s``.
     """
@@ -218,21 +244,32 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
     use_side = bool(getattr(model, "side_info", False))
     ad, sf, t_dec, lengths, estimated = [], [], 0.0, [], []
     variable = bool(getattr(model, "variable_length", False))
+    analog = getattr(model, "kind", "") == "analog"
     if variable:
         model._require_frozen()
+    torch.manual_seed(seed)
     for b in dataset.batches(batch_size, shuffle=False, real=False):
         if max_samples is not None and sum(len(a) for a in ad) >= max_samples:
             break
         c = batch_to_csi(b, scen)
         x, scale = model.pack(c["x"])  # what compress() does, keeping the UE's scale (never sent)
-        bits = model.compress_packed(x)
-        if variable:  # real report lengths, and the model's own estimate of them
-            lengths.append(np.asarray(bits.num_bits, "float64"))
-            estimated.append(np.asarray(model.rate_bits(model.encode_latent(x)), "float64"))
+        if analog:  # symbols over each sample's fading UL channel; the BS knows the SNR
+            from .evaluation.uplink import fading_mrc
+
+            payload = fading_mrc(torch.as_tensor(model.compress_packed(x, snr_db=ul_snr_db)), unit_power(c["y"]),
+                                 ul_snr_db)
+            kwargs = {"snr_db": ul_snr_db}
+            lengths.append(np.zeros(len(x)))
         else:
-            lengths.append(np.full(len(x), float(bits.shape[1])))
+            payload, kwargs = model.compress_packed(x), {}
+            if variable:  # real report lengths, and the model's own estimate of them
+                lengths.append(np.asarray(payload.num_bits, "float64"))
+                estimated.append(np.asarray(model.rate_bits(model.encode_latent(x)), "float64"))
+            else:
+                lengths.append(np.full(len(x), float(payload.shape[1])))
         t0 = time.perf_counter()
-        est = model.decompress(bits, c["y"] if use_side else None, num_inference_steps=num_inference_steps)
+        est = model.decompress(payload, c["y"] if use_side else None, num_inference_steps=num_inference_steps,
+                               **kwargs)
         t_dec += time.perf_counter() - t0
         est = to_angular_delay(est, scen.num_taps, scen.window_start) * scale[:, None, None]  # dataset units
         target = b["z"] if task == "prediction" else b["x"]
@@ -241,11 +278,42 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
         sf.append(nmse_sf_from_ad(target, est.to(target.dtype), e))
     ad, sf, lengths = torch.cat(ad), torch.cat(sf), np.concatenate(lengths)
     out = {"nmse_ad_db": to_db(ad), "nmse_sf_db": to_db(sf), "num_samples": len(ad),
-           "payload_bits": float(lengths.mean()) if variable else int(lengths[0]),
+           "payload_bits": None if analog else float(lengths.mean()) if variable else int(lengths[0]),
            "decode_samples_per_s": len(ad) / max(t_dec, 1e-9), "device": config.device}
+    if analog:
+        out.update(num_symbols=model.num_symbols, ul_snr_db=float(ul_snr_db))
     if variable:
         est = np.concatenate(estimated)
         out.update(payload_bits_p95=float(np.percentile(lengths, 95)), payload_bits_max=int(lengths.max()),
                    estimated_bits=float(est.mean()),
                    actual_over_estimated=float(lengths.mean() / est.mean()))
     return out
+
+
+@torch.no_grad()
+def calibrate_early_exit(model, dataset: CSIDataset, num_samples: int = 256, num_inference_steps: int = 2,
+                         seed: int = 0) -> list[float]:
+    """Measure an analog model's refinement gain (NMSE of the coarse estimate minus NMSE of
+    the refined one, dB, packed domain, reconstruction) at each SNR of
+    :data:`~sionna_csifb.models.jscc.EXIT_SNR_GRID_DB` on the first ``num_samples`` samples of
+    ``dataset`` (``csifb train`` uses training samples, never the test set) and store it in the
+    model for its early-exit policy. Returns the gains."""
+    from .evaluation.uplink import fading_mrc
+    from .models.jscc import EXIT_SNR_GRID_DB
+
+    torch.manual_seed(seed)
+    b = next(dataset.batches(min(num_samples, len(dataset)), shuffle=False, real=False))
+    c = batch_to_csi(b, dataset.scenario)
+    x, _ = model.pack(c["x"])
+    h_ul = unit_power(c["y"])
+    gains = []
+    for snr in EXIT_SNR_GRID_DB:
+        r = fading_mrc(torch.as_tensor(model.compress_packed(x, snr_db=snr)), h_ul, snr)
+        sym = torch.view_as_real(r).float()
+        s = model._snr(snr, len(x))
+        coarse = model.decode_coarse(sym, s)
+        refined = model.refine(coarse, num_inference_steps)
+        err = lambda e: 10 * math.log10(float(((e - x) ** 2).sum()) / float((x ** 2).sum()))  # noqa: E731
+        gains.append(err(coarse) - err(refined))
+    model.set_refinement_gain(gains)
+    return gains

@@ -48,15 +48,30 @@ class CosineSchedule:
         ab = np.asarray(self.alphas_bar[1:])
         return ab / (1 - ab)
 
-    def timesteps(self, num_inference_steps: int | None = None) -> list[int]:
-        """Decreasing timesteps used by the sampler: T down to 1, evenly thinned.
+    def timesteps(self, num_inference_steps: int | None = None, start: int | None = None) -> list[int]:
+        """Decreasing timesteps used by the sampler: ``start`` (default T) down to 1, evenly thinned.
 
         Examples:
             >>> CosineSchedule(4).timesteps(2)
             [4, 1]
+            >>> CosineSchedule(40).timesteps(3, start=20)
+            [20, 10, 1]
         """
-        n = self.num_steps if num_inference_steps is None else check_positive_int(num_inference_steps,
-                                                                                    "num_inference_steps")
-        if n > self.num_steps:
-            raise ValueError(f"`num_inference_steps` must be <= {self.num_steps}, got {n}.")
-        return sorted({int(round(x)) for x in np.linspace(self.num_steps, 1, n)}, reverse=True)
+        top = self.num_steps if start is None else check_positive_int(start, "start")
+        if top > self.num_steps:
+            raise ValueError(f"`start` must be <= {self.num_steps}, got {start}.")
+        n = top if num_inference_steps is None else check_positive_int(num_inference_steps, "num_inference_steps")
+        if n > top:
+            raise ValueError(f"`num_inference_steps` must be <= {top}, got {n}.")
+        return sorted({int(round(x)) for x in np.linspace(top, 1, n)}, reverse=True)
+
+    def residual_scale(self, start: int) -> float:
+        r"""$\lambda = \sqrt{\bar\alpha_N/(1-\bar\alpha_N)}$ of the residual process started at step
+        $N$ = ``start`` (RD-JSCC eq. 8), so that $\eta_N = 1$.
+
+        Examples:
+            >>> round(CosineSchedule(40).residual_scale(20), 3)
+            0.988
+        """
+        ab = self.alphas_bar[check_positive_int(start, "start")]
+        return math.sqrt(ab / (1 - ab))

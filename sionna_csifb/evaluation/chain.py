@@ -42,8 +42,11 @@ class ChainConfig:
         snr_dbs: DL per-UE SNRs in dB (before beamforming gain).
         num_ues: int. K co-scheduled UEs for MU-MIMO.
         mu_precoders: MU precoders to evaluate ("zf", "rzf").
-        uplink: "ideal" or "coded".
-        ul_snr_db: float. Per-antenna uplink SNR for the coded uplink.
+        uplink: "ideal" or "coded" (digital reports; analog schemes always cross the fading
+            uplink, :class:`~.uplink.AnalogUplink`, at ``ul_snr_db``).
+        ul_snr_db: float. Per-antenna uplink SNR (coded and analog uplinks).
+        ul_code_rate: float. LDPC code rate of the coded uplink (default 1/3).
+        ul_bits_per_symbol: int. QAM order of the coded uplink: 2 (QPSK, default), 4 or 6.
         coded_link: bool. Also run the LDPC-coded downlink (slow on CPU) for the schemes in
             ``coded_link_schemes``, SU-MRT, with the MCS candidates within 2 of the PHY
             abstraction's best MCS: a validation of the abstraction at a few points.
@@ -58,6 +61,8 @@ class ChainConfig:
     mu_precoders: list[str] = field(default_factory=lambda: ["zf", "rzf"])
     uplink: str = "ideal"
     ul_snr_db: float = 0.0
+    ul_code_rate: float = 1 / 3
+    ul_bits_per_symbol: int = 2
     coded_link: bool = False
     coded_link_samples: int = 8
     allow_out_of_distribution: bool = False
@@ -70,6 +75,11 @@ class ChainConfig:
             check_choice(p, "mu_precoders", ("zf", "rzf"))
         check_choice(self.uplink, "uplink", ("ideal", "coded"))
         check_finite_scalar(self.ul_snr_db, "ul_snr_db")
+        CodedUplink(**self.coded_uplink_kwargs())  # checks the code rate and modulation
+
+    def coded_uplink_kwargs(self) -> dict:
+        """The coded uplink's code rate and modulation."""
+        return {"code_rate": self.ul_code_rate, "num_bits_per_symbol": self.ul_bits_per_symbol}
 
 
 def draw_samples(scenario: Scenario, num_samples: int, seed: int, batch_size: int = 64) -> CSITriplet:
@@ -119,11 +129,15 @@ def evaluate_scheme(scheme: FeedbackScheme, data: CSITriplet, scenario: Scenario
                          "mean little. Pass ChainConfig(allow_out_of_distribution=True) (examples/fdd_precoding.py: "
                          "--allow-ood) to evaluate it anyway; its row is then marked out of distribution.")
     x, y, z = data.x, data.y, data.z
+    analog = scheme.kind == "analog"
     with torch.no_grad():
-        msg = scheme.encode(x)
-        uplink = get_uplink(cfg.uplink if msg.bits is not None else "ideal")  # no bits: nothing to code
+        msg = scheme.encode(x, snr_db=cfg.ul_snr_db) if analog else scheme.encode(x)
+        # analog symbols always cross the fading uplink; no bits: nothing to code
+        uplink = get_uplink("analog" if analog else cfg.uplink if msg.bits is not None else "ideal",
+                            **(cfg.coded_uplink_kwargs() if msg.bits is not None and cfg.uplink == "coded" else {}))
         msg_rx, info = uplink.transmit(msg, y, cfg.ul_snr_db)
-        h_hat = scheme.decode(msg_rx, side_info=SideInfo(h_uplink=y, h_genie=z))
+        h_hat = scheme.decode(msg_rx, side_info=SideInfo(h_uplink=y, h_genie=z,
+                                                         snr_db=cfg.ul_snr_db if analog else None))
         lost = info["lost"].to(h_hat.device)
         if bool(lost.any()):
             h_hat = torch.where(lost[:, None, None], y, h_hat)
@@ -131,7 +145,8 @@ def evaluate_scheme(scheme: FeedbackScheme, data: CSITriplet, scenario: Scenario
     nominal = scheme.nominal_payload_bits
     per_report_res = None
     if bits is not None:  # REs of each report on the coded uplink (variable-length reports differ)
-        per_report_res = torch.tensor([float(CodedUplink().num_res(int(n))) for n in msg.num_bits.tolist()])
+        ul = CodedUplink(**cfg.coded_uplink_kwargs())
+        per_report_res = torch.tensor([float(ul.num_res(int(n))) for n in msg.num_bits.tolist()])
     res_coded = float(per_report_res.mean()) if per_report_res is not None else None
     scs = scenario.subcarrier_spacing
     row = {
@@ -139,6 +154,7 @@ def evaluate_scheme(scheme: FeedbackScheme, data: CSITriplet, scenario: Scenario
         "out_of_distribution": ood, "trained_scenarios": scheme.trained_scenarios,
         "config": scheme.get_config(),
         "payload_bits": nominal if nominal is not None else bits,
+        "ul_snr_db": cfg.ul_snr_db,
         "uplink_res": info["uplink_res"] if info["uplink_res"] is not None else res_coded,
         "reports_lost": float(lost.float().mean()),
         **_variable_length_stats(msg.num_bits, per_report_res),

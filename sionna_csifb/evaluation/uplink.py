@@ -8,7 +8,8 @@ r"""The feedback link: how the message crosses the uplink.
   A failed CRC is a lost report; the chain then falls back to the UL CSI (see
   :mod:`.chain`).
 * :class:`AnalogUplink`: the complex JSCC symbols on ``k`` subcarriers of the same fading
-  uplink, MRC at the BS.
+  uplink, MRC at the BS (:func:`fading_mrc`; :class:`FadingUplinkChannel` is the same
+  channel as a differentiable codec hook for training).
 
 Every ``transmit`` returns the received message and a dict with ``lost`` (`[batch]` bool)
 and ``uplink_res`` (resource elements used per report).
@@ -23,7 +24,7 @@ import torch
 from .._validation import check_choice, check_finite_scalar, check_tensor
 from ..schemes.base import FeedbackMessage
 
-__all__ = ["IdealUplink", "CodedUplink", "AnalogUplink", "get_uplink"]
+__all__ = ["IdealUplink", "CodedUplink", "AnalogUplink", "FadingUplinkChannel", "fading_mrc", "get_uplink"]
 
 
 def _check_channel(h_ul: torch.Tensor, batch: int) -> torch.Tensor:
@@ -165,30 +166,81 @@ class CodedUplink:
         return b_hat.round(), ~crc_ok.reshape(bsz).bool().cpu()
 
 
-class AnalogUplink:
-    """Analog (JSCC) symbols over the fading uplink, MRC at the BS.
+def fading_mrc(z: torch.Tensor, h_ul: torch.Tensor, snr_db) -> torch.Tensor:
+    """Complex symbols through the fading OFDM uplink and MRC at the BS (differentiable).
 
-    The scheme normalises its symbols (average power 1 per channel use); symbol ``i`` goes
-    on subcarrier ``i mod F`` of OFDM symbol ``i // F``.
+    Symbol ``i`` goes on subcarrier ``i mod F`` of OFDM symbol ``i // F`` of the sample's UL
+    channel (Sionna's ``ApplyOFDMChannel``, noise of variance ``10^(-snr_db/10)`` per antenna);
+    the BS combines its antennas by MRC, ``h^H y / h^H h`` (perfect UL CSI at the BS, as for
+    the coded uplink), an unbiased estimate of each symbol.
+
+    Args:
+        z: `[batch, k]` complex. Symbols (unit mean power).
+        h_ul: `[batch, num_bs_ant, F]` complex. UL channel (unit mean power per entry).
+        snr_db: float or `[batch]`. Per-antenna uplink SNR.
+
+    Returns:
+        `[batch, k]` complex. The combined symbols.
+    """
+    from sionna.phy.channel import ApplyOFDMChannel
+
+    bsz, k = z.shape
+    f = h_ul.shape[-1]
+    s = math.ceil(k / f)
+    snr = torch.as_tensor(snr_db, dtype=torch.float32, device=z.device)
+    no = (10 ** (-snr / 10)).expand(bsz).reshape(bsz, 1, 1, 1, 1)
+    zz = torch.cat([z, torch.zeros(bsz, s * f - k, dtype=z.dtype, device=z.device)], -1) if s * f > k else z
+    if s == 1:  # only the k used subcarriers matter
+        zz, h_ul, f = zz[:, :k], h_ul[..., :k], k
+    y = ApplyOFDMChannel()(zz.reshape(bsz, 1, 1, s, f), _ul_grid_channel(h_ul, s), no)[:, 0]  # [B, N, S, F]
+    hh = h_ul[:, :, None, :]
+    est = (hh.conj() * y).sum(1) / hh.abs().pow(2).sum(1).clamp_min(1e-12)
+    return est.reshape(bsz, s * f)[:, :k]
+
+
+class FadingUplinkChannel:
+    """The analog uplink as a codec ``channel`` hook for training: real symbol pairs
+    `[batch, k, 2]` -> :func:`fading_mrc` -> `[batch, k, 2]`, gradients flowing through Sionna.
+
+    Args:
+        h_ul: `[batch, num_bs_ant, F]` complex. The samples' UL channels.
+        snr_db: float or `[batch]`. Per-antenna uplink SNR.
+
+    Examples:
+        >>> h = torch.ones(2, 4, 8, dtype=torch.complex64)
+        >>> ch = FadingUplinkChannel(h, 60.0)
+        >>> s = torch.randn(2, 3, 2, requires_grad=True)
+        >>> r = ch(s); r.sum().backward()
+        >>> tuple(r.shape), bool(torch.allclose(r, s, atol=1e-2)), s.grad is not None
+        ((2, 3, 2), True, True)
+    """
+
+    def __init__(self, h_ul: torch.Tensor, snr_db) -> None:
+        self.h_ul, self.snr_db = h_ul, snr_db
+
+    def __call__(self, s: torch.Tensor) -> torch.Tensor:
+        z = torch.view_as_complex(s.float().contiguous())
+        return torch.view_as_real(fading_mrc(z, self.h_ul, self.snr_db)).to(s.dtype)
+
+
+class AnalogUplink:
+    """Analog (JSCC) symbols over the fading uplink, MRC at the BS (:func:`fading_mrc`).
+
+    The scheme normalises its symbols (average power 1 per channel use); ``uplink_res`` is
+    the number of symbols k (one resource element each).
     """
 
     name = "analog"
 
     def transmit(self, message: FeedbackMessage, h_ul: torch.Tensor, snr_db: float):
-        from sionna.phy.channel import ApplyOFDMChannel
-
         if message.symbols is None:
             raise ValueError("AnalogUplink carries analog messages; this message has no symbols.")
         z = check_tensor(message.symbols, "message.symbols", kind="complex", ndim=2)
         bsz, k = z.shape
         h_ul = _check_channel(h_ul, bsz)
-        no = 10 ** (-check_finite_scalar(snr_db, "snr_db") / 10)
-        f = h_ul.shape[-1]
-        s = math.ceil(k / f)
-        zz = torch.cat([z, torch.zeros(bsz, s * f - k, dtype=z.dtype, device=z.device)], -1) if s * f > k else z
-        y = ApplyOFDMChannel()(zz.reshape(bsz, 1, 1, s, f), _ul_grid_channel(h_ul, s), no)[:, 0]
-        x_hat, _ = _combine(y, h_ul, no)
-        out = FeedbackMessage(bits=None, num_bits=message.num_bits, symbols=x_hat[:, :k], meta=message.meta)
+        check_finite_scalar(snr_db, "snr_db")
+        out = FeedbackMessage(bits=None, num_bits=message.num_bits, symbols=fading_mrc(z, h_ul, snr_db),
+                              meta=message.meta)
         return out, {"lost": torch.zeros(bsz, dtype=torch.bool), "uplink_res": k}
 
 

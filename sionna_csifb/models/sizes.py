@@ -13,7 +13,7 @@ from .._validation import check_choice
 
 __all__ = ["model_config", "build_model", "csi_format", "MODEL_CLASSES"]
 
-MODEL_CLASSES = ("diffusion", "csinet", "crnet", "entropy")
+MODEL_CLASSES = ("diffusion", "csinet", "crnet", "entropy", "jscc")
 
 _DIFFUSION = {
     # small: attention only below full resolution (at 32 x 32 it costs ~40% of a CPU step)
@@ -45,12 +45,23 @@ _ENTROPY = {
 }
 
 
+_JSCC = {
+    # the encoder and decoder are the paper's tables 1-2 at both sizes; the U-Net differs
+    "small": dict(unet_width=16, unet_mults=[1, 2, 4], attention_levels=[1, 2]),
+    "paper": dict(unet_width=64, unet_mults=[1, 2, 3, 4], attention_levels=None),
+}
+
+
 def model_config(model: str, size: str, num_bits: int, side_info: bool = True,
                  input_size=(32, 32)) -> dict[str, Any]:
     """Constructor arguments of a model at a size preset. For ``entropy``, ``num_bits`` is the
-    target mean report length (rate-constrained training) and sets the latent count."""
+    target mean report length (rate-constrained training) and sets the latent count; for
+    ``jscc`` it is the number of complex channel symbols k (analog: no bits)."""
     check_choice(model, "model", MODEL_CLASSES)
     check_choice(size, "size", ("small", "paper"))
+    if model == "jscc":
+        return {"num_symbols": num_bits, "architecture": "rdjscc", "refinement": "residual",
+                "input_size": list(input_size), **_JSCC[size]}
     if model == "entropy":
         return {**_ENTROPY[size], "num_latents": max(32, min(256, num_bits // 2)), "bits_per_value": 6,
                 "entropy_model": "hyperprior", "target_bits": float(num_bits), "rate_weight": 3e-4,
@@ -73,10 +84,11 @@ def build_model(model: str, config: dict[str, Any], scenario=None):
     from .csinet import QuantizedAutoencoder
     from .diffusion_codec import DiffusionCodec
     from .entropy_codec import EntropyCodec
+    from .jscc import JSCCCodec
 
     check_choice(model, "model", MODEL_CLASSES)
     config = {**config, **(csi_format(scenario) if scenario is not None else {})}
-    cls = {"diffusion": DiffusionCodec, "entropy": EntropyCodec}.get(model, QuantizedAutoencoder)
+    cls = {"diffusion": DiffusionCodec, "entropy": EntropyCodec, "jscc": JSCCCodec}.get(model, QuantizedAutoencoder)
     m = cls(**config)
     m.build()
     return m

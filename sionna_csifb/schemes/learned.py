@@ -3,7 +3,9 @@
 ``encode`` is the codec's ``compress`` (the UE crops, normalises and encodes: the payload is
 exactly the model's bit count, and invariant to the channel's scale), ``decode`` its
 ``decompress`` with the UL CSI as side information if the model uses it. Entropy-coded models
-send variable-length reports (``FeedbackMessage.num_bits`` per report). Shipped weights
+send variable-length reports (``FeedbackMessage.num_bits`` per report); analog (JSCC) models
+send complex symbols (``FeedbackMessage.symbols``), need the uplink SNR at both ends
+(``encode(h, snr_db=...)``, ``SideInfo.snr_db``) and cross the analog uplink. Shipped weights
 register themselves under their manifest names (``list_schemes()``). Torch glue: the chain
 passes torch tensors.
 """
@@ -22,11 +24,12 @@ __all__ = ["LearnedScheme"]
 
 
 class LearnedScheme(FeedbackScheme):
-    """A trained feedback model as a digital scheme.
+    """A trained feedback model as a digital (or, for JSCC models, analog) scheme.
 
     Args:
         weights: str. Name of shipped weights (see ``sionna_csifb.weights.registry``).
-        num_inference_steps: int or None. Diffusion sampler steps (None: all T).
+        num_inference_steps: int or None. Diffusion sampler steps (None: all T; JSCC models:
+            the manifest's, 2).
         directory: str or None. Folder with ``manifest.json`` and the weights (None: the
             package's shipped weights).
 
@@ -35,8 +38,6 @@ class LearnedScheme(FeedbackScheme):
         >>> all(isinstance(LearnedScheme(n), LearnedScheme) for n in list_bundled()[:1])
         True
     """
-
-    kind = "digital"
 
     def __init__(self, weights: str, num_inference_steps: int | None = None, directory=None) -> None:
         from pathlib import Path
@@ -47,9 +48,13 @@ class LearnedScheme(FeedbackScheme):
         self.model, self.entry = (load_model(weights) if directory is None else
                                   load_model(weights, directory=Path(directory)))
         self.scenario = Scenario.from_dict(self.entry["scenario"])
+        self.kind = getattr(self.model, "kind", "digital")
         m = self.entry["test_metrics"]
+        if self.kind == "analog" and num_inference_steps is None:
+            self.num_inference_steps = m.get("num_inference_steps")
         size = (f"{m['payload_bits']:.1f} bits on average (variable)" if self.variable_length
-                else f"{self.nominal_payload_bits} bits")
+                else f"{self.model.num_symbols} complex symbols (analog, test at UL SNR {m['ul_snr_db']:g} dB)"
+                if self.kind == "analog" else f"{self.nominal_payload_bits} bits")
         self.description = (f"{self.entry['model']} ({self.entry.get('size', '')}), "
                             f"{size}, {'with' if self.side_info else 'without'} UL side "
                             f"information; test NMSE {m['nmse_ad_db']:.2f} dB (angular-delay)")
@@ -65,12 +70,20 @@ class LearnedScheme(FeedbackScheme):
 
     @property
     def nominal_payload_bits(self) -> int | None:
-        """The fixed payload; None for variable-length (entropy-coded) reports."""
-        return None if self.variable_length else int(self.entry["test_metrics"]["payload_bits"])
+        """The fixed payload; None for variable-length (entropy-coded) reports and analog ones."""
+        if self.variable_length or self.kind == "analog":
+            return None
+        return int(self.entry["test_metrics"]["payload_bits"])
 
     @property
     def mean_payload_bits(self) -> float | None:
-        return float(self.entry["test_metrics"]["payload_bits"])
+        bits = self.entry["test_metrics"]["payload_bits"]
+        return None if bits is None else float(bits)
+
+    @property
+    def num_symbols(self) -> int | None:
+        """Complex channel symbols (uplink REs) per report of an analog model, else None."""
+        return int(self.model.num_symbols) if self.kind == "analog" else None
 
     @property
     def trained_scenarios(self) -> list[str]:
@@ -98,6 +111,11 @@ class LearnedScheme(FeedbackScheme):
 
     @torch.no_grad()
     def encode(self, h: torch.Tensor, *, snr_db: float | None = None) -> FeedbackMessage:
+        if self.kind == "analog":
+            if snr_db is None:
+                raise ValueError(f"Scheme {self.name!r} is analog (JSCC): encode(h, snr_db=...) needs the uplink SNR.")
+            z = torch.as_tensor(self.model.compress(self._check(h, "h"), snr_db=snr_db)).to(torch.complex64)
+            return FeedbackMessage(bits=None, num_bits=torch.zeros(z.shape[0], dtype=torch.int64), symbols=z)
         bits = self.model.compress(self._check(h, "h"))
         if self.variable_length:
             return FeedbackMessage(bits=torch.as_tensor(bits.bits).to(torch.uint8),
@@ -106,6 +124,12 @@ class LearnedScheme(FeedbackScheme):
 
     @torch.no_grad()
     def decode(self, message: FeedbackMessage, *, side_info: SideInfo | None = None) -> torch.Tensor:
+        if self.kind == "analog":
+            if message.symbols is None:
+                raise ValueError(f"Scheme {self.name!r} decodes analog symbols; this message has none.")
+            snr = (side_info or SideInfo()).require("snr_db", self.name)
+            est = self.model.decompress(message.symbols, num_inference_steps=self.num_inference_steps, snr_db=snr)
+            return torch.as_tensor(est).to(torch.complex64)
         y = None
         if self.side_info:
             y = self._check((side_info or SideInfo()).require("h_uplink", self.name), "side_info.h_uplink")
