@@ -54,6 +54,18 @@ PLANS: dict[str, dict[str, tuple]] = {
         "entropy-118-factorized": ("entropy", "small", 118, False, 1000, 64, [*_REC, "--entropy-model", "factorized"]),
         "entropy-118-mulaw": ("entropy", "small", 118, False, 1000, 64, [*_REC, "--companding", "mulaw"]),
         "entropy-118-attention": ("entropy", "small", 118, False, 1000, 64, [*_REC, "--encoder", "attention"]),
+        # RD-JSCC (k = 64 complex symbols = 64 uplink REs): stage 1 then stage 2; the ablations
+        # (GD-JSCC, supervised U-Net) and the baselines (ADJSCC, DJSCC-CsiNet+) at the same k.
+        # Runs with the same seed and stage-1 settings train bit-identical stage-1 weights on the
+        # same machine, so a copy of rdjscc-64/stage1 may stand in for theirs.
+        "rdjscc-64": ("jscc", "small", 64, False, 1500, 64, [*_REC, "--refine-steps", "1000"]),
+        "gdjscc-64": ("jscc", "small", 64, False, 1500, 64, [*_REC, "--refinement", "generative",
+                                                              "--refine-steps", "1000"]),
+        "supjscc-64": ("jscc", "small", 64, False, 1500, 64, [*_REC, "--refinement", "supervised",
+                                                               "--refine-steps", "500"]),
+        "adjscc-64": ("jscc", "small", 64, False, 1500, 64, [*_REC, "--architecture", "adjscc", "--refinement", "none"]),
+        "csinetplus-64": ("jscc", "small", 64, False, 1500, 64, [*_REC, "--architecture", "csinetplus",
+                                                                  "--refinement", "none"]),
     },
     "realistic-cdl-c": {
         **{f"diffusion-{b}-si-floor1": (*_DIFF, b, True, 1000, 128, _F1) for b in (64, 128, 256)},
@@ -65,7 +77,7 @@ PLANS: dict[str, dict[str, tuple]] = {
 }
 # rough relative cost of a step, to start the longest runs first
 _COST = {("diffusion", "small"): 1.0, ("diffusion", "paper"): 1.5, ("csinet", "small"): 0.15,
-         ("crnet", "small"): 0.25, ("entropy", "small"): 0.2}
+         ("crnet", "small"): 0.25, ("entropy", "small"): 0.2, ("jscc", "small"): 1.5}
 
 
 def data_paths(data: Path, plan: str) -> tuple[Path, Path]:
@@ -83,10 +95,11 @@ def ensure_data(data: Path, plan: str) -> None:
 def command(plan: str, name: str, spec: tuple, data: Path, runs: Path, device: str | None) -> list[str]:
     model, size, bits, side, steps, batch, extra = spec
     train, test = data_paths(data, plan)
-    cmd = [sys.executable, "-m", "sionna_csifb.cli", "train", "--model", model, "--size", size, "--bits", str(bits),
+    size_flag = ["--symbols" if model == "jscc" else "--bits", str(bits)]  # jscc: complex symbols k
+    cmd = [sys.executable, "-m", "sionna_csifb.cli", "train", "--model", model, "--size", size, *size_flag,
            "--steps", str(steps), "--batch-size", str(batch), "--train", str(train), "--test", str(test),
            "--out", str(runs / plan / name), "--no-progress", *extra]
-    if not side:
+    if not side and model != "jscc":
         cmd.append("--no-side-info")
     if device:
         cmd += ["--device", device]

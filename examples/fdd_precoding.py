@@ -139,6 +139,53 @@ def plot(rows, snr_dbs, table_snr, out_prefix: Path) -> list[str]:
     return paths
 
 
+def ul_sweep(schemes, data, scenario, cfg, ul_snrs, table_snr: float) -> list[dict]:
+    """Analog schemes vs digital ones at equal uplink REs over a range of UL SNRs.
+
+    Each analog scheme sends k symbols (k REs); each fixed-payload digital scheme is sent over
+    the coded uplink in the same k REs (:meth:`CodedUplink.for_res`: CRC-24A, 5G LDPC at the
+    rate that fills them, the lowest QAM order with a rate <= 0.93). A lost report falls back to
+    the UL CSI. Returns one entry per analog scheme with its rows per UL SNR.
+    """
+    import dataclasses
+
+    from sionna_csifb.evaluation.uplink import CodedUplink
+
+    ts = str(float(table_snr))
+    out = []
+    for a in (s for s in schemes if s.kind == "analog"):
+        k = a.num_symbols
+        digital = []
+        for d in schemes:
+            if d.kind != "digital" or d.nominal_payload_bits is None:
+                continue
+            try:
+                digital.append((d, CodedUplink.for_res(d.nominal_payload_bits, k)))
+            except ValueError:
+                continue  # does not fit k REs
+        entry = {"analog": a.name, "uplink_res": k, "digital": {
+            d.name: {"payload_bits": d.nominal_payload_bits, "bits_per_symbol": u.num_bits_per_symbol,
+                     "code_rate": u.code_rate} for d, u in digital}, "rows": []}
+        print(f"\nUL SNR sweep, {k} uplink REs per report (DL SNR {table_snr} dB, MU-RZF Mbit/s):")
+        for snr in ul_snrs:
+            line = [f"UL {snr:+5.1f} dB:"]
+            for s, u in [(a, None)] + digital:
+                c = dataclasses.replace(cfg, snr_dbs=[float(table_snr)], ul_snr_db=float(snr), coded_link=False,
+                                        uplink="coded" if u else cfg.uplink,
+                                        ul_code_rate=u.code_rate if u else cfg.ul_code_rate,
+                                        ul_bits_per_symbol=u.num_bits_per_symbol if u else cfg.ul_bits_per_symbol)
+                r = evaluate_scheme(s, data, scenario, c)
+                mu = r["snr"][ts]["mu_rzf"]["throughput_mbps"]
+                entry["rows"].append({"ul_snr_db": snr, "scheme": s.name, "kind": s.kind,
+                                      "uplink_res": r["uplink_res"], "reports_lost": r["reports_lost"],
+                                      "nmse_db": r["nmse_db"], "sgcs": r["sgcs"], "mu_rzf_mbps": mu,
+                                      "su_mrt_mbps": r["snr"][ts]["su_mrt"]["throughput_mbps"]})
+                line.append(f"{s.name} SGCS {r['sgcs']:.3f} lost {r['reports_lost']:.2f} MU {mu:.1f}")
+            print("  ".join(line), flush=True)
+        out.append(entry)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="64 samples, 3 SNRs, no coded-link validation")
@@ -154,6 +201,9 @@ def main(argv=None) -> int:
     ap.add_argument("--coded-link", action="store_true", help="validate with the LDPC-coded downlink (slow)")
     ap.add_argument("--allow-ood", action="store_true",
                     help="evaluate learned schemes on a scenario they were not trained on (rows marked OOD)")
+    ap.add_argument("--ul-sweep", type=float, nargs="*", default=None, metavar="DB",
+                    help="also sweep the UL SNR: each analog (JSCC) scheme against the digital schemes sent over "
+                         "the coded uplink in the same number of REs (code rate and QAM order chosen to fit)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="write the rows (and the scenario) here")
     args = ap.parse_args(argv)
@@ -242,12 +292,15 @@ def main(argv=None) -> int:
         print(line)
         md.append("")
         md.append(f"Learned vs codebook at the nearest payload: {line}.")
+    sweep = ul_sweep(schemes, data, scenario, cfg, args.ul_sweep, float(args.table_snr_db)) if args.ul_sweep else None
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         out = {"scenario": scenario.to_dict(), "num_samples": args.samples, "seed": args.seed,
                "chain": vars(cfg), "table_snr_db": args.table_snr_db, "throughput_path": "phy-abstraction",
                "environment": {"device": sionna_csifb.config.device, "version": sionna_csifb.__version__},
                "rows": rows, "learned_vs_codebook": comparisons}
+        if sweep is not None:
+            out["ul_snr_sweep"] = sweep
         args.json.write_text(json.dumps(_finite(out), indent=2))
         header = (f"{args.samples} samples of `{scenario.name}`, seed {args.seed}, "
                   f"DL SNR {args.table_snr_db} dB per UE, {args.num_ues} UEs for MU (RZF), {args.uplink} uplink; "

@@ -21,7 +21,8 @@ def test_every_run_parses_as_csifb_train(plan, tmp_path):
         cmd = train_runs.command(plan, name, spec, tmp_path / "data", tmp_path / "runs", "cpu")
         args = parser.parse_args(cmd[cmd.index("train"):])
         model, size, bits, side, steps, batch, _ = spec
-        assert (args.model, args.size, args.bits, args.steps, args.batch_size) == (model, size, bits, steps, batch)
-        assert args.no_side_info is (not side)
+        size_arg = args.symbols if model == "jscc" else args.bits  # jscc: complex symbols, no bits
+        assert (args.model, args.size, size_arg, args.steps, args.batch_size) == (model, size, bits, steps, batch)
+        assert args.no_side_info is (not side and model != "jscc")
         assert args.out == str(tmp_path / "runs" / plan / name)
         assert args.train.endswith(f"{plan}_train.h5") and args.test.endswith(f"{plan}_test.h5")

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from .._validation import check_choice, check_finite_scalar, check_tensor
+from .._validation import check_choice, check_finite_scalar, check_positive_int, check_tensor
 from ..schemes.base import FeedbackMessage
 
 __all__ = ["IdealUplink", "CodedUplink", "AnalogUplink", "FadingUplinkChannel", "fading_mrc", "get_uplink"]
@@ -101,6 +101,30 @@ class CodedUplink:
     def num_res(self, num_bits: int) -> int:
         """Uplink resource elements one report of ``num_bits`` bits occupies."""
         return 0 if num_bits == 0 else self._sizes(num_bits)[1] // self.num_bits_per_symbol
+
+    MAX_CODE_RATE = 0.93
+
+    @classmethod
+    def for_res(cls, num_bits: int, num_res: int) -> "CodedUplink":
+        """The coded uplink that sends a ``num_bits`` report (+ CRC) in exactly ``num_res``
+        resource elements: the lowest QAM order (QPSK, 16-, 64-QAM) whose code rate
+        (num_bits + 24) / (num_res x bits per symbol) lies in [0.2, 0.93]; how a digital
+        scheme is compared with an analog one at equal REs.
+
+        Examples:
+            >>> ul = CodedUplink.for_res(65, 64)   # (65 + 24) / (64 x 2) = 0.695 with QPSK
+            >>> ul.num_bits_per_symbol, round(ul.code_rate, 3), ul.num_res(65)
+            (2, 0.695, 64)
+        """
+        k = check_positive_int(num_bits, "num_bits") + cls.crc_bits
+        for m in (2, 4, 6):
+            rate = k / (check_positive_int(num_res, "num_res") * m)
+            if rate <= cls.MAX_CODE_RATE:
+                if rate < 0.2:
+                    break
+                return cls(code_rate=rate * (1 + 1e-12), num_bits_per_symbol=m)
+        raise ValueError(f"{num_bits} bits (+ {cls.crc_bits} CRC) do not fit {num_res} REs at a code rate in "
+                         f"[0.2, {cls.MAX_CODE_RATE}] with QPSK, 16- or 64-QAM.")
 
     def transmit(self, message: FeedbackMessage, h_ul: torch.Tensor, snr_db: float):
         """Send every report; variable-length reports (``message.num_bits`` differ) go in

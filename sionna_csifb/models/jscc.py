@@ -28,7 +28,7 @@ AWGN by default); the BS decodes a coarse estimate and optionally refines it by 
   U-Net applied once to $\hat H$, trained end to end with MSE), None (stage 1 alone).
 * Baselines (``refinement=None``): ``architecture="adjscc"`` (ADJSCC's inner encoder/decoder:
   CsiNet+-style 7x7 encoder convolutions and five 8/16/2-channel RefineNet blocks, with SNR
-  adaptation after each block) and ``"csinetplus"`` (DJSCC-CsiNet+: the same without SNR
+  adaptation in each block) and ``"csinetplus"`` (DJSCC-CsiNet+: the same without SNR
   adaptation).
 
 Training in two stages (algorithms 1 and 2), selected by ``training_stage``: 1 trains encoder
@@ -222,9 +222,9 @@ class JSCCCodec(LearnedCodec):
                 t = conv(t)
                 if i < len(convs) - 1:
                     t = _leaky(t)
+            if adapt is not None:  # on the residual branch: the identity path keeps its scale
+                t = adapt(t, snr)
             h = _leaky(h + t)
-            if adapt is not None:
-                h = adapt(h, snr)
         return self.dec_out(h)
 
     def _denoise(self, z, t, coarse):

@@ -101,3 +101,31 @@ def test_baseline_trains_stage_one_only(data, tmp_path):
     res = json.loads((out / "result.json").read_text())
     assert res["model_config"]["refinement"] is None and res["training_config"]["stage2_steps"] == 0
     assert not (out / "stage2").exists() and "num_inference_steps" not in res["test_metrics"]
+
+
+def test_example_ul_sweep_analog_vs_digital_at_equal_res(data, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from sionna_csifb.schemes.base import get_scheme, scheme_overrides
+
+    scen, _, tr, te = data
+    out = tmp_path / "run"
+    assert cli(["train", "--model", "jscc", "--symbols", "48", "--train", str(tr), "--test", str(te), "--steps", "2",
+                "--refine-steps", "1", "--batch-size", "8", "--task", "reconstruction", "--out", str(out),
+                "--no-progress"]) == 0
+    package_run(out, "jscc-test", directory=tmp_path / "w")
+    a = LearnedScheme("jscc-test", directory=tmp_path / "w")
+    a.name = "jscc-test"
+    d = get_scheme("type1-wb", **scheme_overrides("type1-wb", scen.num_bs_ant))
+    spec = importlib.util.spec_from_file_location("fdd", Path(__file__).parents[2] / "examples" / "fdd_precoding.py")
+    ex = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ex)
+    samples = draw_samples(scen, 8, seed=4)
+    res = ex.ul_sweep([a, d], samples, scen, ChainConfig(snr_dbs=[0.0]), [-30.0, 20.0], 0.0)
+    (entry,) = res
+    assert entry["uplink_res"] == 48 and entry["digital"]["type1-wb"]["bits_per_symbol"] == 2
+    rows = {(r["scheme"], r["ul_snr_db"]): r for r in entry["rows"]}
+    assert rows[("type1-wb", -30.0)]["uplink_res"] == 48 == rows[("type1-wb", 20.0)]["uplink_res"]
+    assert rows[("type1-wb", -30.0)]["reports_lost"] > 0.5 and rows[("type1-wb", 20.0)]["reports_lost"] == 0.0
+    assert rows[("jscc-test", -30.0)]["reports_lost"] == 0.0  # analog: degraded, never lost
