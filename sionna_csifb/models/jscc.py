@@ -22,7 +22,8 @@ AWGN by default); the BS decodes a coarse estimate and optionally refines it by 
   $w_t = \min(\bar\alpha_t/(1-\bar\alpha_t), w_{max})$ (our choice: ``max_loss_weight`` = 5,
   the min-SNR weighting; None gives eq. 11 exactly, whose weight reaches 400 at $t = 1$);
   sampling by :func:`~sionna_csifb.diffusion.samplers.ddim_sample` from
-  $z_N = \sqrt{\bar\alpha_N}\hat H + \sqrt{1-\bar\alpha_N}\epsilon$ in 1..N steps.
+  $z_N = \sqrt{\bar\alpha_N}\hat H + \sqrt{1-\bar\alpha_N}\epsilon$ in 1..N steps ($\epsilon$
+  drawn from a fixed seed, so decoding is deterministic).
 * Ablations: ``refinement="generative"`` (GD-JSCC: the same U-Net, standard diffusion over
   ``num_steps`` steps from pure noise, conditioned on $\hat H$), ``"supervised"`` (the
   U-Net applied once to $\hat H$, trained end to end with MSE), None (stage 1 alone).
@@ -237,7 +238,8 @@ class JSCCCodec(LearnedCodec):
         shape = ops.shape(coarse)
         if self.refinement == "supervised":
             return self._denoise(coarse, ops.full((shape[0],), float(self.num_steps)), coarse)
-        eps = keras.random.normal(shape, seed=self._seed_gen)
+        # a fixed seed: decoding is a deterministic function of the received symbols
+        eps = keras.random.normal(shape, seed=0 if self.seed is None else int(self.seed))
         if self.refinement == "generative":
             start, z = self.num_steps, eps
         else:
