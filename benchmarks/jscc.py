@@ -173,6 +173,7 @@ def main(argv=None) -> int:
         for run, (model, _) in models.items():
             speed[run] = _throughput(model, test)
     out = {"plan": args.plan, "num_samples_per_snr": n, "ul_snr_db": snrs, "environment": environment(),
+           "num_symbols": rd.num_symbols, "num_bs_ant": test.scenario.num_bs_ant,
            "runs": {run: {"model_config": res["model_config"], "training_config": res["training_config"],
                           "train_seconds": res["train_seconds"], "parameters": int(sum(p.numel() for p in m.parameters()))}
                     for run, (m, res) in models.items()},
@@ -198,7 +199,8 @@ def rd_grid():
 def markdown(out: dict) -> str:
     snrs = out["ul_snr_db"]
     lines = [f"{out['num_samples_per_snr']} test samples of `{out['plan']}` per UL SNR, reconstruction, "
-             f"k = 64 complex symbols over each sample's fading UL channel (MRC, 32 BS antennas); "
+             f"k = {out['num_symbols']} complex symbols over each sample's fading UL channel "
+             f"(MRC, {out['num_bs_ant']} BS antennas); "
              f"NMSE in dB, angular-delay crop. Device: {out['environment']['device_name']} "
              f"({out['environment']['torch_threads']} threads).", "",
              "| scheme | " + " | ".join(f"{s:+g} dB" for s in snrs) + " |", "|---" * (len(snrs) + 1) + "|"]
@@ -247,7 +249,7 @@ def plot(out: dict, path: Path) -> Path:
         ls = "-" if label.startswith("RD") else "--" if label.startswith("GD") else ":"
         ax.plot([r["ul_snr_db"] for r in rows], [r["nmse_ad_db"] for r in rows], marker="o", ls=ls, label=label)
     ax.set(xlabel="per-antenna UL SNR [dB]", ylabel="NMSE [dB] (angular-delay)",
-           title=f"JSCC over the fading uplink, {out['plan']}, k = 64")
+           title=f"JSCC over the fading uplink, {out['plan']}, k = {out['num_symbols']}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -11,6 +11,10 @@ Description:
     of the PDSCH table at each SNR), as % of the perfect-CSI throughput.
     Learned schemes appear automatically once registered (sionna_csifb.schemes.base); those
     trained for another scenario are skipped unless --allow-ood (rows then marked OOD).
+    Analog (JSCC) schemes send k complex symbols (k uplink REs, no bits) over the fading
+    uplink at --ul-snr-db; --ul-sweep compares them over a range of UL SNRs with the digital
+    schemes sent over the coded uplink in the same k REs (code rate and QAM order that fill
+    them), where a lost report falls back to the UL CSI.
     Default scenario: 38.901 UMa (drops drawn per sample). ``--scenario paper-cdl-c`` is the
     reproduction preset of Kim et al., where the UL CSI nearly determines the future DL CSI
     (the caveat is printed next to its numbers).
@@ -22,6 +26,7 @@ Usage:
     python examples/fdd_precoding.py --quick
     python examples/fdd_precoding.py --json results/fdd.json --uplink coded --ul-snr-db -10
     python examples/fdd_precoding.py --schemes perfect type1-sb etype2-pc3 --max-bits 200
+    python examples/fdd_precoding.py --quick --ul-sweep -10 -5 0 5 10 15 20
 """
 
 from __future__ import annotations
