@@ -44,6 +44,9 @@ PLANS: dict[str, dict[str, tuple]] = {
         **{f"csinet-{b}-si": ("csinet", "small", b, True, 2000, 64, []) for b in (64, 128, 192, 256)},
         "csinet-128-nosi": ("csinet", "small", 128, False, 2000, 64, []),
         **{f"crnet-{b}-si": ("crnet", "small", b, True, 1500, 64, []) for b in (64, 128, 192, 256)},
+        # RD-JSCC and ADJSCC on the reproduction preset (reconstruction, as in the RD-JSCC paper)
+        "rdjscc-64": ("jscc", "small", 64, False, 1500, 64, [*_REC, "--refine-steps", "1000"]),
+        "adjscc-64": ("jscc", "small", 64, False, 1500, 64, [*_REC, "--architecture", "adjscc", "--refinement", "none"]),
     },
     # entropy-coded feedback (reconstruction of the measured CSI, no side information), the same
     # CsiNet network with 6-bit uniform quantisation, at eType II's pc1/pc3/pc6 payloads

@@ -207,6 +207,8 @@ class ConditionalUNet(layers.Layer):
         attention: bool. Linear attention (at the levels in ``attention_levels``).
         attention_levels: list of int or None. Levels (0 = full resolution) with attention;
             None means every level, as in the paper.
+        zero_output: bool. Zero-initialise the output convolution (the network starts as the
+            zero function: for a U-Net that predicts a correction, training starts from "no change").
 
     Call arguments:
         x: `[batch, H, W, C]`, float32 (noisy target concatenated with the conditions);
@@ -223,7 +225,7 @@ class ConditionalUNet(layers.Layer):
     """
 
     def __init__(self, width: int = 64, channel_mults=(1, 2, 3, 4), out_channels: int = 2,
-                 attention: bool = True, attention_levels=None, **kwargs) -> None:
+                 attention: bool = True, attention_levels=None, zero_output: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.width = check_positive_int(width, "width")
         self.channel_mults = tuple(check_positive_int(m, "channel_mults") for m in channel_mults)
@@ -252,7 +254,8 @@ class ConditionalUNet(layers.Layer):
                             LinearAttention(4, max(d // 4, 8)) if att(i) else None,
                             None if first else Upsample(dims[i - 1])])
         self.final = ResnetBlock(w, True)
-        self.out = layers.Conv2D(self.out_channels, 1)
+        self.zero_output = bool(zero_output)
+        self.out = layers.Conv2D(self.out_channels, 1, kernel_initializer="zeros" if self.zero_output else "glorot_uniform")
 
     def call(self, x, t):
         te = self.t_embed(t)
@@ -286,4 +289,4 @@ class ConditionalUNet(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "width": self.width, "channel_mults": list(self.channel_mults),
                 "out_channels": self.out_channels, "attention": self.attention,
-                "attention_levels": self.attention_levels}
+                "attention_levels": self.attention_levels, "zero_output": self.zero_output}

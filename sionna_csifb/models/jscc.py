@@ -16,9 +16,13 @@ AWGN by default); the BS decodes a coarse estimate and optionally refines it by 
   $1..N$ (``num_steps``, 20) of a cosine schedule of ``schedule_steps`` (40) steps, so that
   $\bar\alpha_N \approx 0.49$; forward process
   $z_t = \sqrt{\bar\alpha_t}\,z_0 + \sqrt{1-\bar\alpha_t}\,(\lambda r + \epsilon)$ with
-  $r = \hat H - z_0$, $\lambda = \sqrt{\bar\alpha_N/(1-\bar\alpha_N)}$; an x-prediction
-  :class:`~sionna_csifb.layers.blocks.ConditionalUNet` (the diffusion codec's) takes
-  $[z_t, \hat H]$ and $t$; loss $w_t\lVert z_0 - f(z_t, \hat H, t)\rVert^2$ with
+  $r = \hat H - z_0$, $\lambda = \sqrt{\bar\alpha_N/(1-\bar\alpha_N)}$; x-prediction
+  $f(z_t, \hat H, t) = \hat H + g(z_t, \hat H, t)$ with $g$ the diffusion codec's
+  :class:`~sionna_csifb.layers.blocks.ConditionalUNet` on $[z_t, \hat H]$ and $t$, its output
+  convolution zero-initialised (our choice: the same function class as predicting $z_0$
+  directly, but training starts from "keep the coarse estimate"; with a directly predicting
+  U-Net, 1000 CPU steps left the 2-step refinement 1.0-1.4 dB *worse* than the coarse
+  estimate on UMa); loss $w_t\lVert z_0 - f(z_t, \hat H, t)\rVert^2$ with
   $w_t = \min(\bar\alpha_t/(1-\bar\alpha_t), w_{max})$ (our choice: ``max_loss_weight`` = 5,
   the min-SNR weighting; None gives eq. 11 exactly, whose weight reaches 400 at $t = 1$);
   sampling by :func:`~sionna_csifb.diffusion.samplers.ddim_sample` from
@@ -155,7 +159,7 @@ class JSCCCodec(LearnedCodec):
         self.unet = None
         if refinement is not None:
             self.unet = ConditionalUNet(self.unet_width, self.unet_mults, out_channels=2,
-                                        attention_levels=self.attention_levels)
+                                        attention_levels=self.attention_levels, zero_output=True)
         self.schedule = CosineSchedule(self.num_steps if refinement == "generative" else self.schedule_steps)
         self.refine_gain_db = self.add_weight(shape=(len(EXIT_SNR_GRID_DB),), initializer="zeros", trainable=False,
                                               name="refine_gain_db")
@@ -229,7 +233,8 @@ class JSCCCodec(LearnedCodec):
         return self.dec_out(h)
 
     def _denoise(self, z, t, coarse):
-        return self.unet(ops.concatenate([z, coarse], axis=-1), t)
+        """x-prediction as the coarse estimate plus the U-Net's correction (zero at initialisation)."""
+        return coarse + self.unet(ops.concatenate([z, coarse], axis=-1), t)
 
     def refine(self, coarse, num_inference_steps: int | None = None):
         """Diffusion refinement of a coarse packed estimate (1..N steps; None: N)."""

@@ -96,6 +96,8 @@ def test_training_losses_per_stage(refinement):
 
 def test_early_exit_policy():
     m = _model(exit_threshold_db=0.5)
+    assert not np.any(_np(m.unet.out.kernel))  # zero-initialised: refinement starts as the identity
+    m.unet.out.kernel.assign(np.full(tuple(m.unet.out.kernel.shape), 0.1, dtype="float32"))
     h = keras.ops.convert_to_tensor(_h(4))
     s = m.compress(h, snr_db=0.0)
     with pytest.raises(ValueError, match="set_refinement_gain"):
