@@ -25,7 +25,7 @@ import torch
 from .._validation import check_choice, check_finite_scalar, check_positive_int
 from ..csi.generator import CSIGenerator, CSITriplet
 from ..csi.scenario import Scenario
-from ..schemes.base import FeedbackScheme, SideInfo
+from ..schemes.base import FeedbackMessage, FeedbackScheme, SideInfo
 from .link import MIN_CODED_MCS, abstraction_throughput, coded_link_best_mcs, rate_bound
 from .metrics import nmse, sgcs, to_db
 from .precoding import bf_gain_db, post_precoding_sinr, precoding_matrix, snr_db_to_no
@@ -136,11 +136,16 @@ def evaluate_scheme(scheme: FeedbackScheme, data: CSITriplet, scenario: Scenario
         uplink = get_uplink("analog" if analog else cfg.uplink if msg.bits is not None else "ideal",
                             **(cfg.coded_uplink_kwargs() if msg.bits is not None and cfg.uplink == "coded" else {}))
         msg_rx, info = uplink.transmit(msg, y, cfg.ul_snr_db)
-        h_hat = scheme.decode(msg_rx, side_info=SideInfo(h_uplink=y, h_genie=z,
-                                                         snr_db=cfg.ul_snr_db if analog else None))
-        lost = info["lost"].to(h_hat.device)
-        if bool(lost.any()):
-            h_hat = torch.where(lost[:, None, None], y, h_hat)
+        lost = info["lost"].to(y.device)
+        keep = torch.nonzero(~lost).flatten()
+        h_hat = y.clone()  # a lost report (failed CRC) is never decoded: the BS falls back to the UL CSI
+        if len(keep):
+            sub = msg_rx if len(keep) == len(lost) else FeedbackMessage(
+                bits=None if msg_rx.bits is None else msg_rx.bits[keep.to(msg_rx.bits.device)],
+                num_bits=msg_rx.num_bits[keep.to(msg_rx.num_bits.device)],
+                symbols=None if msg_rx.symbols is None else msg_rx.symbols[keep], meta=msg_rx.meta)
+            h_hat[keep] = scheme.decode(sub, side_info=SideInfo(h_uplink=y[keep], h_genie=z[keep],
+                                                                snr_db=cfg.ul_snr_db if analog else None)).to(y.dtype)
     bits = msg.num_bits.double().mean().item() if msg.bits is not None else None
     nominal = scheme.nominal_payload_bits
     per_report_res = None
