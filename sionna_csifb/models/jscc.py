@@ -88,7 +88,9 @@ class JSCCCodec(LearnedCodec):
         architecture: "rdjscc", "adjscc" or "csinetplus".
         refinement: "residual" (RD-JSCC), "generative" (GD-JSCC), "supervised" or None.
         input_size: tuple (H, W). Angular-delay grid.
-        unet_width, unet_mults, attention_levels: the U-Net (as the diffusion codec's).
+        unet_width: int. U-Net width (as the diffusion codec's).
+        unet_mults: tuple of int. U-Net channel multipliers.
+        attention_levels: list of int or None. U-Net levels with linear attention.
         num_steps: int. N, steps of the residual (or generative) process.
         schedule_steps: int. T of the cosine schedule the residual process takes its first N
             steps from (ignored by "generative", whose schedule has ``num_steps`` steps).
@@ -97,7 +99,8 @@ class JSCCCodec(LearnedCodec):
         exit_threshold_db: float or None. Early exit: refine only where the stored gain at
             the report's SNR is at least this many dB (None: always refine).
         seed: int or None.
-        num_subcarriers, window_start: the CSI format (see :class:`LearnedCodec`).
+        num_subcarriers: int or None. Subcarriers of the CSI (see :class:`LearnedCodec`).
+        window_start: int. First kept delay tap of the crop.
 
     Examples:
         >>> import numpy as np
