@@ -144,8 +144,9 @@ class LearnedCodec(keras.Model):
         return self.pack(side_info, "side_info")[0]
 
     # ---- the contract ----------------------------------------------------------------------
-    def call(self, h, side_info=None, training=False, channel=None, num_inference_steps=None):
-        out = self._forward(h, side_info, training=training, channel=channel, num_inference_steps=num_inference_steps)
+    def call(self, h, side_info=None, training=False, channel=None, num_inference_steps=None, **kwargs):
+        out = self._forward(h, side_info, training=training, channel=channel, num_inference_steps=num_inference_steps,
+                            **kwargs)
         out["h_hat"] = self.packing.unpack(out["x_hat"])
         return out
 
@@ -157,17 +158,19 @@ class LearnedCodec(keras.Model):
         out["scale"] = scale
         return out
 
-    def compress(self, h):
-        """UE side, exact: complex CSI -> payload (bits `[batch, payload_bits]` int32 for digital models)."""
+    def compress(self, h, **kwargs):
+        """UE side, exact: complex CSI -> payload (bits `[batch, payload_bits]` int32 for digital models;
+        analog models take ``snr_db`` and give complex symbols)."""
         self._check_finite(h, "h")
-        return self.compress_packed(self.pack(h)[0])
+        return self.compress_packed(self.pack(h)[0], **kwargs)
 
-    def decompress(self, payload, side_info=None, num_inference_steps=None):
+    def decompress(self, payload, side_info=None, num_inference_steps=None, **kwargs):
         """BS side, exact: payload (+ UL CSI) -> complex estimate `[batch, num_ant, num_subcarriers]`."""
         if side_info is not None:
             self._check_finite(side_info, "side_info")
         y = self.pack_side_info(side_info)
-        return self.packing.unpack(self.decompress_packed(payload, y, num_inference_steps=num_inference_steps))
+        return self.packing.unpack(self.decompress_packed(payload, y, num_inference_steps=num_inference_steps,
+                                                          **kwargs))
 
     @staticmethod
     def _check_finite(h, name):

@@ -189,7 +189,7 @@ class JSCCCodec(LearnedCodec):
         s = ops.cast(ops.convert_to_tensor(snr_db), "float32")
         if len(s.shape) == 0:
             s = ops.full((batch,), s)
-        if tuple(s.shape) != (batch,) and eager_true(ops.convert_to_tensor(True)):
+        if tuple(s.shape) != (batch,):
             raise ValueError(f"`snr_db` must be a float or [batch={batch}] values, got shape {tuple(s.shape)}.")
         if eager_true(ops.any(~ops.isfinite(s))):
             raise ValueError("`snr_db` contains NaN or Inf.")
@@ -347,26 +347,6 @@ class JSCCCodec(LearnedCodec):
         if eager_true(ops.any(~ops.isfinite(r))):
             raise ValueError("`payload` contains NaN or Inf.")
         return r
-
-    # ---- public entry points (the contract, with the uplink SNR) --------------------------
-    def call(self, h, side_info=None, training=False, channel=None, num_inference_steps=None, snr_db=None):
-        h, _ = self._split(h, side_info)
-        x, scale = self.pack(h)
-        out = self.forward_packed(x, None, training=training, channel=channel,
-                                  num_inference_steps=num_inference_steps, snr_db=snr_db)
-        out["scale"] = scale
-        out["h_hat"] = self.packing.unpack(out["x_hat"])
-        return out
-
-    def compress(self, h, snr_db=None):
-        """UE side: complex CSI -> complex symbols `[batch, k]` with unit mean power."""
-        self._check_finite(h, "h")
-        return self.compress_packed(self.pack(h)[0], snr_db=snr_db)
-
-    def decompress(self, payload, side_info=None, num_inference_steps=None, snr_db=None):
-        """BS side: received (equalised) symbols `[batch, k]` -> complex estimate; ``snr_db``
-        is the uplink SNR (the BS knows it); ``num_inference_steps`` 0: coarse only."""
-        return self.packing.unpack(self.decompress_packed(payload, None, num_inference_steps, snr_db=snr_db))
 
     def objective(self, outputs, target):
         xt, _ = self.pack(target, "target", scale=outputs["scale"])
