@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -56,3 +58,60 @@ def best_time(fn, repeats: int = 3, warmup: int = 1) -> tuple[float, list[float]
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return min(times), times
+
+
+def load_run(run: Path, scenario=None):
+    """A finished ``csifb train`` run: (model with its final weights, result.json, weights path)."""
+    from sionna_csifb.models.sizes import build_model
+
+    res = json.loads((run / "result.json").read_text())
+    model = build_model(res["model"], res["model_config"])
+    weights = run / res.get("weights", "checkpoint.weights.h5")
+    model.load_weights(weights)
+    if hasattr(model, "freeze") and not model.frozen:
+        model.freeze()
+    return model, res, weights
+
+
+def csi_metrics(x, h_hat) -> dict:
+    """NMSE (dB) and mean per-subcarrier SGCS of an estimate."""
+    import torch
+
+    from sionna_csifb.evaluation.metrics import nmse, sgcs, to_db
+
+    h_hat = torch.as_tensor(h_hat).to(x.dtype)
+    return {"nmse_db": to_db(nmse(x, h_hat)), "sgcs": float(sgcs(x, h_hat).mean())}
+
+
+def eval_codec(model, x, batch: int = 500) -> dict:
+    """Through the real payload: compress -> decompress, timed."""
+    import torch
+
+    est, lengths, t_enc, t_dec, est_bits, info_bits = [], [], 0.0, 0.0, [], []
+    variable = bool(getattr(model, "variable_length", False))
+    with torch.no_grad():
+        for lo in range(0, len(x), batch):
+            h = x[lo:lo + batch]
+            t0 = time.perf_counter()
+            p = model.compress(h)
+            t_enc += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            est.append(torch.as_tensor(model.decompress(p)))
+            t_dec += time.perf_counter() - t0
+            if variable:
+                lengths.append(p.num_bits)
+                xp, _ = model.pack(h)
+                est_bits.append(np.asarray(model.rate_bits(model.encode_latent(xp))))
+                info_bits.append(model.information_bits(xp))
+            else:
+                lengths.append(np.full(len(h), p.shape[1]))
+    n = np.concatenate(lengths).astype("float64")
+    row = {**csi_metrics(x, torch.cat(est)), "mean_bits": float(n.mean()),
+           "encode_reports_per_s": len(x) / t_enc, "decode_reports_per_s": len(x) / t_dec}
+    if variable:
+        e, i = np.concatenate(est_bits), np.concatenate(info_bits)
+        row.update(p95_bits=float(np.percentile(n, 95)), max_bits=int(n.max()), min_bits=int(n.min()),
+                   estimated_bits=float(e.mean()), ideal_bits=float(i.mean()),
+                   actual_over_estimated=float(n.mean() / e.mean()),
+                   termination_bits=float((n - i).mean()))
+    return row

@@ -37,61 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-
-
-def _load_run(run: Path, scenario):
-    from sionna_csifb.models.sizes import build_model
-
-    res = json.loads((run / "result.json").read_text())
-    model = build_model(res["model"], res["model_config"])
-    weights = run / res.get("weights", "checkpoint.weights.h5")
-    model.load_weights(weights)
-    if hasattr(model, "freeze") and not model.frozen:
-        model.freeze()
-    return model, res, weights
-
-
-def _metrics(x, h_hat) -> dict:
-    import torch
-
-    from sionna_csifb.evaluation.metrics import nmse, sgcs, to_db
-
-    h_hat = torch.as_tensor(h_hat).to(x.dtype)
-    return {"nmse_db": to_db(nmse(x, h_hat)), "sgcs": float(sgcs(x, h_hat).mean())}
-
-
-def _eval_model(model, x, batch: int = 500) -> dict:
-    """Through the real payload: compress -> decompress, timed."""
-    import torch
-
-    est, lengths, t_enc, t_dec, est_bits, info_bits = [], [], 0.0, 0.0, [], []
-    variable = bool(getattr(model, "variable_length", False))
-    with torch.no_grad():
-        for lo in range(0, len(x), batch):
-            h = x[lo:lo + batch]
-            t0 = time.perf_counter()
-            p = model.compress(h)
-            t_enc += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            est.append(torch.as_tensor(model.decompress(p)))
-            t_dec += time.perf_counter() - t0
-            if variable:
-                lengths.append(p.num_bits)
-                xp, _ = model.pack(h)
-                est_bits.append(np.asarray(model.rate_bits(model.encode_latent(xp))))
-                info_bits.append(model.information_bits(xp))
-            else:
-                lengths.append(np.full(len(h), p.shape[1]))
-    n = np.concatenate(lengths).astype("float64")
-    row = {**_metrics(x, torch.cat(est)), "mean_bits": float(n.mean()),
-           "encode_reports_per_s": len(x) / t_enc, "decode_reports_per_s": len(x) / t_dec}
-    if variable:
-        e, i = np.concatenate(est_bits), np.concatenate(info_bits)
-        row.update(p95_bits=float(np.percentile(n, 95)), max_bits=int(n.max()), min_bits=int(n.min()),
-                   estimated_bits=float(e.mean()), ideal_bits=float(i.mean()),
-                   actual_over_estimated=float(n.mean() / e.mean()),
-                   termination_bits=float((n - i).mean()))
-    return row
+from _common import csi_metrics, eval_codec, load_run  # noqa: E402
 
 
 def _coder_speed(model, x, n: int = 500) -> dict:
@@ -123,7 +69,7 @@ def _rate_adaptive(model, x, budgets) -> list[dict]:
         p = model.compress(x, max_bits=budget)
         h_hat = torch.as_tensor(model.decompress(p, rate_adaptive=True))
         levels = model.last_levels
-        rows.append({"budget_bits": budget, **_metrics(x, h_hat), "mean_bits": float(p.num_bits.mean()),
+        rows.append({"budget_bits": budget, **csi_metrics(x, h_hat), "mean_bits": float(p.num_bits.mean()),
                      "p95_bits": float(np.percentile(p.num_bits, 95)),
                      "share_within_budget": float((p.num_bits <= budget).mean()),
                      "share_level0": float((levels == 0).mean()), "mean_level": float(levels.mean())})
@@ -337,7 +283,7 @@ def main(argv=None) -> int:
     runs = sorted(p for p in (args.runs / args.plan).glob("*") if (p / "result.json").exists())
     loaded = {}
     for run in runs:
-        model, res, weights = _load_run(run, scen)
+        model, res, weights = load_run(run, scen)
         if res["model"] not in ("entropy", "csinet") or res["training_config"]["task"] != "reconstruction":
             continue
         loaded[run.name] = (model, res, weights)
@@ -349,7 +295,7 @@ def main(argv=None) -> int:
         else:
             fam = "uniform 6-bit (same CsiNet)"
         row = {"name": run.name, "family": fam, "model": res["model"], "model_config": cfg,
-               "steps": res["steps"], "train_samples": res["train_data"]["num_samples"], **_eval_model(model, x)}
+               "steps": res["steps"], "train_samples": res["train_data"]["num_samples"], **eval_codec(model, x)}
         rows.append(row)
         print(f"{run.name:28s} {row['mean_bits']:7.1f} b  NMSE {row['nmse_db']:6.2f} dB  SGCS {row['sgcs']:.3f}",
               flush=True)
@@ -358,7 +304,7 @@ def main(argv=None) -> int:
         with torch.no_grad():
             h_hat = s.decode(s.encode(x))
         row = {"name": name, "family": "eType II" if "etype2" in name else "Type I",
-               "mean_bits": float(s.nominal_payload_bits), **_metrics(x, h_hat)}
+               "mean_bits": float(s.nominal_payload_bits), **csi_metrics(x, h_hat)}
         rows.append(row)
         print(f"{name:28s} {row['mean_bits']:7.1f} b  NMSE {row['nmse_db']:6.2f} dB  SGCS {row['sgcs']:.3f}",
               flush=True)

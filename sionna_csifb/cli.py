@@ -65,8 +65,11 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--bits", type=int, default=None,
                    help="payload bits (entropy: the target mean report length); required except for jscc")
     t.add_argument("--symbols", type=int, default=None, help="jscc: complex channel symbols k per report (default 16)")
-    t.add_argument("--architecture", default=None, choices=["rdjscc", "adjscc", "csinetplus"],
-                   help="jscc: encoder/decoder (default rdjscc, the paper's tables 1-2)")
+    t.add_argument("--architecture", default=None, choices=["rdjscc", "adjscc", "csinetplus", "eigen"],
+                   help="jscc: encoder/decoder (default rdjscc, the paper's tables 1-2); csinet/entropy: eigen = "
+                        "MLPs on phase-aligned subband eigenvectors, trained for SGCS")
+    t.add_argument("--bits-per-value", type=int, default=None,
+                   help="csinet/crnet/entropy: quantiser bits per latent value (default 6)")
     t.add_argument("--refinement", default=None, choices=["residual", "generative", "supervised", "none"],
                    help="jscc: diffusion refinement (default residual = RD-JSCC; none = stage 1 only)")
     t.add_argument("--refine-steps", type=int, default=None,
@@ -84,7 +87,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--size", default="small", choices=["small", "paper"])
     t.add_argument("--no-side-info", action="store_true", help="decoder without the UL CSI")
     t.add_argument("--task", default="prediction", choices=["prediction", "reconstruction"])
-    t.add_argument("--train", required=True, help="training dataset (csifb generate)")
+    t.add_argument("--train", required=True, nargs="+",
+                   help="training dataset (csifb generate); several files: a mix of scenarios (one CSI format), "
+                        "listed in the weights' manifest")
     t.add_argument("--test", required=True, help="test dataset, generated with another seed")
     t.add_argument("--steps", type=int, default=12000)
     t.add_argument("--batch-size", type=int, default=64)
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args) -> int:
     from .config import config
-    from .data.hdf5 import CSIDataset
+    from .data.hdf5 import CSIDataset, MixedDataset
     from .models.sizes import build_model, csi_format, model_config
     from .training import TrainingConfig, evaluate_model, train
 
@@ -169,9 +174,15 @@ def _train(args) -> int:
     if args.device:  # under torchrun, one GPU per process: cuda -> cuda:LOCAL_RANK
         local = os.environ.get("LOCAL_RANK")
         config.device = f"cuda:{local}" if args.device == "cuda" and local is not None else args.device
-    train_ds = CSIDataset(args.train)
-    test_ds = CSIDataset(args.test, scenario=train_ds.scenario)
-    if test_ds.seed == train_ds.seed:
+    parts = [CSIDataset(p) for p in args.train]
+    train_ds = parts[0] if len(parts) == 1 else MixedDataset(parts)
+    test_ds = CSIDataset(args.test)
+    if test_ds.scenario.name not in [p.scenario.name for p in parts] or any(
+            p.scenario.differences(test_ds.scenario) for p in parts if p.scenario.name == test_ds.scenario.name):
+        print(f"csifb train: error: the test set {args.test} is of scenario {test_ds.scenario.name!r}, not one the "
+              f"model trains on ({', '.join(p.scenario.name for p in parts)})", file=sys.stderr)
+        return 2
+    if test_ds.seed in [p.seed for p in parts]:
         print("csifb train: error: the test set must be generated with another seed than the training set",
               file=sys.stderr)
         return 2
@@ -191,12 +202,16 @@ def _train(args) -> int:
     # model-specific flags: each applies to one model class
     only = {"codebook_weight": "diffusion", "min_loss_weight": "diffusion", "entropy_model": "entropy",
             "encoder": "entropy", "companding": "entropy", "rate_weight": "entropy", "sgcs_weight": "entropy",
-            "symbols": "jscc", "architecture": "jscc", "refinement": "jscc", "refine_steps": "jscc"}
+            "symbols": "jscc", "architecture": "jscc", "refinement": "jscc", "refine_steps": "jscc",
+            "bits_per_value": ("csinet", "entropy")}
+    if args.architecture == "eigen":
+        only["architecture"] = ("csinet", "entropy")
     for key, owner in only.items():
         value = getattr(args, key)
         if value is None:
             continue
-        if args.model != owner:
+        if args.model not in ((owner,) if isinstance(owner, str) else owner):
+            owner = " or ".join((owner,) if isinstance(owner, str) else owner)
             print(f"csifb train: error: --{key.replace('_', '-')} applies to --model {owner}", file=sys.stderr)
             return 2
         if key == "symbols":
@@ -232,9 +247,11 @@ def _train(args) -> int:
 
     result = {"model": args.model, "size": args.size, "model_config": mcfg,
               "training_config": tcfg if isinstance(tcfg, dict) else tcfg.__dict__,
-              "scenario": scen.to_dict(), "train_data": {"path": str(args.train), "seed": train_ds.seed,
-                                                        "num_samples": len(train_ds)},
+              "scenario": test_ds.scenario.to_dict(),
+              "train_data": {"path": [str(p) for p in args.train] if len(parts) > 1 else str(args.train[0]),
+                             "seed": train_ds.seed, "num_samples": len(train_ds)},
               "test_data": {"path": str(args.test), "seed": test_ds.seed, "num_samples": len(test_ds)},
+              **({"scenarios": [p.scenario.to_dict() for p in parts]} if len(parts) > 1 else {}),
               "weights": "final.weights.h5", "steps": hist["steps"], "train_seconds": hist["seconds"], "loss_history": hist["losses"],
               "test_metrics": metrics}
     Path(args.out, "result.json").write_text(json.dumps(result, indent=2))

@@ -231,18 +231,19 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
 
     Returns:
         dict: ``nmse_ad_db`` (cropped angular-delay domain, as the paper), ``nmse_sf_db``
-        (spatial-frequency domain against the full channel, truncation included),
+        (spatial-frequency domain against the full channel, truncation included), ``sgcs``
+        (per subcarrier, against the cropped target),
         ``num_samples``, ``payload_bits`` (None for analog models, which are evaluated over
         the fading uplink at ``ul_snr_db`` and report ``num_symbols`` and ``ul_snr_db``; the
         mean for variable-length reports, then also
         ``payload_bits_p95``, ``payload_bits_max``, ``estimated_bits`` (the entropy model's
         estimate) and ``actual_over_estimated``), ``decode_samples_per_s``.
     """
-    from .evaluation.metrics import nmse, nmse_sf_from_ad, to_db
+    from .evaluation.metrics import nmse, nmse_sf_from_ad, sgcs, to_db
 
     scen = dataset.scenario
     use_side = bool(getattr(model, "side_info", False))
-    ad, sf, t_dec, lengths, estimated = [], [], 0.0, [], []
+    ad, sf, sg, t_dec, lengths, estimated = [], [], [], 0.0, [], []
     variable = bool(getattr(model, "variable_length", False))
     analog = getattr(model, "kind", "") == "analog"
     if variable:
@@ -271,13 +272,15 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
         est = model.decompress(payload, c["y"] if use_side else None, num_inference_steps=num_inference_steps,
                                **kwargs)
         t_dec += time.perf_counter() - t0
+        sg.append(sgcs(c["z"] if task == "prediction" else c["x"], est).mean(-1))
         est = to_angular_delay(est, scen.num_taps, scen.window_start) * scale[:, None, None]  # dataset units
         target = b["z"] if task == "prediction" else b["x"]
         e = b["energy"][:, 2] if task == "prediction" else b["energy"][:, 0]
         ad.append(nmse(target, est.to(target.dtype)))
         sf.append(nmse_sf_from_ad(target, est.to(target.dtype), e))
     ad, sf, lengths = torch.cat(ad), torch.cat(sf), np.concatenate(lengths)
-    out = {"nmse_ad_db": to_db(ad), "nmse_sf_db": to_db(sf), "num_samples": len(ad),
+    out = {"nmse_ad_db": to_db(ad), "nmse_sf_db": to_db(sf), "sgcs": float(torch.cat(sg).mean()),
+           "num_samples": len(ad),
            "payload_bits": None if analog else float(lengths.mean()) if variable else int(lengths[0]),
            "decode_samples_per_s": len(ad) / max(t_dec, 1e-9), "device": config.device}
     if analog:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
+
+from ..layers.subband_eigen import subband_edges  # the one definition (keras.ops side, no torch)
 
 __all__ = [
     "dft_beams", "subband_edges", "subband_of_subcarrier", "subband_eigvecs", "expand_subbands",
@@ -28,18 +29,6 @@ def dft_beams(num_ant: int, oversampling: int, dtype=torch.complex64, device=Non
     k = torch.arange(num_ant, dtype=torch.float64)[None, :]
     ang = 2 * math.pi * m * k / (oversampling * num_ant)
     return (torch.polar(torch.ones_like(ang), ang) / math.sqrt(num_ant)).to(dtype=dtype, device=device)
-
-
-def subband_edges(num_subcarriers: int, num_subbands: int) -> list[int]:
-    """Edges of ``num_subbands`` contiguous subbands (sizes differ by at most one).
-
-    Examples:
-        >>> subband_edges(10, 3)
-        [0, 3, 7, 10]
-    """
-    if num_subbands < 1 or num_subbands > num_subcarriers:
-        raise ValueError(f"`num_subbands` must be in [1, {num_subcarriers}], got {num_subbands}.")
-    return [int(round(x)) for x in np.linspace(0, num_subcarriers, num_subbands + 1)]
 
 
 def subband_of_subcarrier(num_subcarriers: int, num_subbands: int, device=None) -> torch.Tensor:

@@ -41,7 +41,7 @@ from ..config import config
 from ..csi.generator import CSIGenerator, derive_seed
 from ..csi.scenario import Scenario
 
-__all__ = ["generate_dataset", "merge_shards", "CSIDataset", "DatasetError", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["MixedDataset", "generate_dataset", "merge_shards", "CSIDataset", "DatasetError", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "sionna_csifb.csi_dataset"
 FORMAT_VERSION = 1
@@ -371,5 +371,80 @@ class CSIDataset:
             if real:
                 for k in ("x", "y", "z"):
                     b[k] = torch.view_as_real(b[k]).contiguous()
+            b["index"] = torch.from_numpy(idx)
+            yield b
+
+
+class MixedDataset:
+    """Several datasets of one CSI format (antennas, subcarriers, crop) as one training set: a
+    model trained on a mix of scenarios (``csifb train --train a.h5 b.h5``).
+
+    Batches draw from the union of the samples in one shuffled order, so every batch mixes the
+    scenarios in proportion to their sizes. ``scenario`` is the first dataset's (its CSI
+    format is every dataset's); ``scenarios`` lists them all.
+
+    Args:
+        datasets: list of :class:`CSIDataset`.
+
+    Raises:
+        DatasetError: fewer than two datasets, or datasets of different CSI formats (naming the
+            fields that differ).
+
+    Examples:
+        >>> import tempfile, os
+        >>> from sionna_csifb.csi.scenario import get_scenario
+        >>> d = tempfile.mkdtemp()
+        >>> a, b = os.path.join(d, "a.h5"), os.path.join(d, "b.h5")
+        >>> _ = generate_dataset(a, get_scenario("cpu-small"), 4, progress=False, seed=1)
+        >>> _ = generate_dataset(b, get_scenario("cpu-small", ul_phases="independent"), 6, progress=False, seed=2)
+        >>> mix = MixedDataset([CSIDataset(a), CSIDataset(b)])
+        >>> len(mix), [s.name for s in mix.scenarios], len(next(mix.batches(10))["x"])
+        (10, ['cpu-small', 'cpu-small+custom'], 10)
+    """
+
+    _CSI_FIELDS = ("num_bs_ant", "num_subcarriers", "num_taps", "window_start")
+
+    def __init__(self, datasets) -> None:
+        self.datasets = list(datasets)
+        if len(self.datasets) < 2:
+            raise DatasetError("a MixedDataset needs at least two datasets.")
+        first = self.datasets[0]
+        for ds in self.datasets[1:]:
+            diff = [f"{k}: {getattr(first.scenario, k)!r} vs {getattr(ds.scenario, k)!r}" for k in self._CSI_FIELDS
+                    if getattr(first.scenario, k) != getattr(ds.scenario, k)]
+            if diff:
+                raise DatasetError(f"{ds.path} has another CSI format than {first.path} ({'; '.join(diff)}): "
+                                   "only datasets of one format can be mixed.")
+        self.scenario = first.scenario
+        self.scenarios = [ds.scenario for ds in self.datasets]
+        self.seed = [ds.seed for ds in self.datasets]
+        self.path = [str(ds.path) for ds in self.datasets]
+        self._offsets = np.cumsum([0] + [len(ds) for ds in self.datasets])
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def batches(self, batch_size: int, *, shuffle: bool = True, seed: int = 0, drop_last: bool = False,
+                real: bool = True, device: str | None = None) -> Iterator[dict[str, torch.Tensor]]:
+        """As :meth:`CSIDataset.batches`, over the union; ``index`` is the position in the union."""
+        batch_size = check_positive_int(batch_size, "batch_size")
+        n = len(self)
+        order = np.random.default_rng(derive_seed(seed, 17)).permutation(n) if shuffle else np.arange(n)
+        for lo in range(0, n, batch_size):
+            idx = order[lo:lo + batch_size]
+            if drop_last and len(idx) < batch_size:
+                return
+            which = np.searchsorted(self._offsets, idx, side="right") - 1
+            parts, pos = [], []
+            for k, ds in enumerate(self.datasets):
+                sel = np.nonzero(which == k)[0]
+                if len(sel):
+                    parts.append(ds.arrays(idx[sel] - self._offsets[k], device=device))
+                    pos.append(sel)
+            perm = torch.from_numpy(np.argsort(np.concatenate(pos)))
+            b = {key: torch.cat([p[key] for p in parts])[perm.to(parts[0][key].device)] for key in parts[0]}
+            if real:
+                for key in ("x", "y", "z"):
+                    b[key] = torch.view_as_real(b[key]).contiguous()
             b["index"] = torch.from_numpy(idx)
             yield b

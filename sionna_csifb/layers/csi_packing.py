@@ -28,7 +28,18 @@ from keras import layers, ops
 
 from .._validation import check_positive_int
 
-__all__ = ["AngularDelayPacking"]
+__all__ = ["AngularDelayPacking", "sgcs_parts"]
+
+
+def sgcs_parts(hr, hi, gr, gi, eps: float = 1e-9):
+    r"""Mean over subcarriers of $|h_f^H \hat h_f|^2 / (\lVert h_f\rVert^2 \lVert \hat h_f\rVert^2)$,
+    `[batch]`, from the real and imaginary parts `[B, N, F]` of ``h`` and ``h_hat`` (real
+    arithmetic, differentiable)."""
+    re = ops.sum(hr * gr + hi * gi, axis=1)
+    im = ops.sum(hr * gi - hi * gr, axis=1)
+    p_h = ops.sum(hr ** 2 + hi ** 2, axis=1)
+    p_g = ops.sum(gr ** 2 + gi ** 2, axis=1)
+    return ops.mean((re ** 2 + im ** 2) / (p_h * p_g + eps), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="sionna_csifb")
@@ -120,8 +131,9 @@ class AngularDelayPacking(layers.Layer):
         """Packed `[B, N, T, 2]` -> complex spatial-frequency `[B, N, F]` (zero-padded taps)."""
         return ops.view_as_complex(ops.stack(self._unpack_parts(x), axis=-1))
 
-    def _unpack_parts(self, x):
-        """Packed -> (real, imag) parts of the spatial-frequency CSI, each `[B, N, F]`."""
+    def _unpack_parts(self, x, stride: int = 1):
+        """Packed -> (real, imag) parts of the spatial-frequency CSI, each `[B, N, F]` (every
+        ``stride``-th subcarrier: `[B, N, ceil(F / stride)]`)."""
         shape = tuple(x.shape)
         if len(shape) != 4 or shape[1:] != (self.num_ant, self.num_taps, 2):
             raise ValueError(f"`x` must be [batch, {self.num_ant}, {self.num_taps}, 2], got {shape}.")
@@ -130,21 +142,17 @@ class AngularDelayPacking(layers.Layer):
         # H = A^H G W^H (A, W have orthonormal columns).
         ur = ops.einsum("nm,bmt->bnt", c["ar"], gr) + ops.einsum("nm,bmt->bnt", c["ai"], gi)
         ui = ops.einsum("nm,bmt->bnt", c["ar"], gi) - ops.einsum("nm,bmt->bnt", c["ai"], gr)
-        hr = ops.matmul(ur, ops.transpose(c["wr"])) + ops.matmul(ui, ops.transpose(c["wi"]))
-        hi = ops.matmul(ui, ops.transpose(c["wr"])) - ops.matmul(ur, ops.transpose(c["wi"]))
+        wr, wi = (c["wr"], c["wi"]) if stride == 1 else (c["wr"][::stride], c["wi"][::stride])
+        hr = ops.matmul(ur, ops.transpose(wr)) + ops.matmul(ui, ops.transpose(wi))
+        hi = ops.matmul(ui, ops.transpose(wr)) - ops.matmul(ur, ops.transpose(wi))
         return hr, hi
 
-    def sgcs(self, x_hat, x, eps: float = 1e-9):
+    def sgcs(self, x_hat, x, eps: float = 1e-9, stride: int = 1):
         r"""Mean over subcarriers of the squared generalised cosine similarity
         $|h_f^H \hat h_f|^2 / (\lVert h_f\rVert^2 \lVert \hat h_f\rVert^2)$ of two packed batches, `[batch]`,
-        in real arithmetic (differentiable; a training loss for beamforming quality)."""
-        hr, hi = self._unpack_parts(x)
-        gr, gi = self._unpack_parts(x_hat)
-        re = ops.sum(hr * gr + hi * gi, axis=1)
-        im = ops.sum(hr * gi - hi * gr, axis=1)
-        p_h = ops.sum(hr ** 2 + hi ** 2, axis=1)
-        p_g = ops.sum(gr ** 2 + gi ** 2, axis=1)
-        return ops.mean((re ** 2 + im ** 2) / (p_h * p_g + eps), axis=-1)
+        in real arithmetic (differentiable; a training loss for beamforming quality). ``stride``
+        > 1 averages over every ``stride``-th subcarrier only (a cheaper training loss)."""
+        return sgcs_parts(*self._unpack_parts(x, stride), *self._unpack_parts(x_hat, stride), eps)
 
     def compute_output_spec(self, h, scale=None):
         b = h.shape[0]

@@ -147,8 +147,13 @@ class LearnedCodec(keras.Model):
     def call(self, h, side_info=None, training=False, channel=None, num_inference_steps=None, **kwargs):
         out = self._forward(h, side_info, training=training, channel=channel, num_inference_steps=num_inference_steps,
                             **kwargs)
-        out["h_hat"] = self.packing.unpack(out["x_hat"])
+        out["h_hat"] = self.to_csi(out["x_hat"])
         return out
+
+    def to_csi(self, x_hat):
+        """The decoder's output -> complex spatial-frequency estimate `[B, N, F]` (the packed
+        angular-delay estimate unpacked; a model with another output format overrides this)."""
+        return self.packing.unpack(x_hat)
 
     def _forward(self, h, side_info, **kwargs) -> dict:
         """Pack ``h`` (and the side information), run :meth:`forward_packed`, add ``scale``."""
@@ -169,8 +174,7 @@ class LearnedCodec(keras.Model):
         if side_info is not None:
             self._check_finite(side_info, "side_info")
         y = self.pack_side_info(side_info)
-        return self.packing.unpack(self.decompress_packed(payload, y, num_inference_steps=num_inference_steps,
-                                                          **kwargs))
+        return self.to_csi(self.decompress_packed(payload, y, num_inference_steps=num_inference_steps, **kwargs))
 
     @staticmethod
     def _check_finite(h, name):

@@ -19,9 +19,11 @@ import keras
 from keras import layers, ops
 
 from .._validation import check_choice, check_positive_int
+from ..layers.csi_packing import AngularDelayPacking, sgcs_parts
+from ..layers.subband_eigen import SubbandEigen
 from ..quantization.scalar import UniformQuantizer
 from ..quantization.vector import bits_to_indices, indices_to_bits
-from .codec import LearnedCodec, as_bits
+from .codec import LearnedCodec, as_bits, eager_true
 
 __all__ = ["QuantizedAutoencoder"]
 
@@ -67,12 +69,21 @@ class QuantizedAutoencoder(LearnedCodec):
 
     def __init__(self, architecture: str = "csinet", num_bits: int = 128, bits_per_value: int = 6,
                  input_size=(32, 32), side_info: bool = True, num_subcarriers: int | None = None,
-                 window_start: int = 0, **kwargs) -> None:
+                 window_start: int = 0, num_subbands: int = 13, hidden_width: int = 512, beam_oversampling: int = 4,
+                 **kwargs) -> None:
         super().__init__(num_subcarriers=num_subcarriers, window_start=window_start, **kwargs)
-        self.architecture = check_choice(architecture, "architecture", ("csinet", "crnet"))
+        self.architecture = check_choice(architecture, "architecture", ("csinet", "crnet", "eigen"))
+        self.num_subbands = check_positive_int(num_subbands, "num_subbands")
+        self.hidden_width = check_positive_int(hidden_width, "hidden_width")
+        if not isinstance(beam_oversampling, int) or beam_oversampling < 0:
+            raise ValueError(f"`beam_oversampling` must be an int >= 0, got {beam_oversampling!r}.")
+        self.beam_oversampling = beam_oversampling
         self.num_bits = check_positive_int(num_bits, "num_bits")
         self.bits_per_value = check_positive_int(bits_per_value, "bits_per_value")
-        self.latent_dim = self.num_bits // self.bits_per_value
+        n_ant = check_positive_int(input_size[0], "input_size")
+        self.beam_bits = ((beam_oversampling * n_ant - 1).bit_length()
+                          if architecture == "eigen" and beam_oversampling else 0)
+        self.latent_dim = (self.num_bits - self.beam_bits) // self.bits_per_value
         if self.latent_dim < 1:
             raise ValueError(f"`num_bits` must be >= bits_per_value ({bits_per_value}), got {num_bits}.")
         self.input_size = tuple(check_positive_int(s, "input_size") for s in input_size)
@@ -80,17 +91,34 @@ class QuantizedAutoencoder(LearnedCodec):
         h, w = self.input_size
         self.quantizer = self._make_quantizer()
         self.enc_dense = layers.Dense(self.latent_dim, activation=self._latent_activation)
-        self.dec_dense = layers.Dense(h * w * 2)
-        self.out_conv = layers.Conv2D(2, 3, padding="same")
-        self._make_encoder()
+        # (creation order fixes the weight files' layout: the shipped CsiNet/CRNet files rely on it)
+        if self.architecture == "eigen":
+            self._make_encoder()
+            self.dec_mlp = [layers.Dense(self.hidden_width, activation="gelu") for _ in range(2)]
+            self.dec_dense = layers.Dense(self.num_subbands * h * 2)
+            if self.side_info:
+                self.side_mlp = [layers.Dense(self.hidden_width, activation="gelu")]
+        else:
+            self.dec_dense = layers.Dense(h * w * 2)
+            self.out_conv = layers.Conv2D(2, 3, padding="same")
+            self._make_encoder()
         if self.architecture == "csinet":
             self.blocks = [[_conv(8, 3), _conv(16, 3), _conv(2, 3, act=False)] for _ in range(2)]
-        else:
+        elif self.architecture == "crnet":
             self.dec_head = _conv(2, 5)
             self.blocks = [[_conv(7, 3) + _conv(7, (1, 9)) + _conv(7, (9, 1)), _conv(7, (1, 5)) + _conv(7, (5, 1)),
                             _conv(2, 1, act=False)] for _ in range(2)]
         self._make_extra_layers()
         self._init_packing()
+
+    def _init_packing(self) -> None:
+        if self.architecture == "eigen":  # the eigen layer shares the packing (created first)
+            n, t = self.input_size
+            self.packing = AngularDelayPacking(n, self.num_subcarriers or t, t, self.window_start)
+            self.eigen = SubbandEigen(self.packing, self.num_subbands, oversampling=self.beam_oversampling)
+            self.build()
+        else:
+            super()._init_packing()
 
     # ---- construction hooks (subclasses: the entropy-coded codec) ---------------------------
     _latent_activation = "tanh"
@@ -100,7 +128,9 @@ class QuantizedAutoencoder(LearnedCodec):
 
     def _make_encoder(self) -> None:
         """The convolutional feature paths before ``enc_dense``."""
-        if self.architecture == "csinet":
+        if self.architecture == "eigen":
+            self.enc_mlp = [layers.Dense(self.hidden_width, activation="gelu") for _ in range(2)]
+        elif self.architecture == "csinet":
             self.enc_paths = [_conv(2, 3)]
         else:
             self.enc_paths = [_conv(2, 3) + _conv(2, (1, 9)) + _conv(2, (9, 1)), _conv(2, 3)]
@@ -111,8 +141,8 @@ class QuantizedAutoencoder(LearnedCodec):
 
     @property
     def payload_bits(self) -> int:
-        """Bits actually sent: latent_dim x bits_per_value (<= num_bits)."""
-        return self.latent_dim * self.bits_per_value
+        """Bits actually sent: latent_dim x bits_per_value (+ the centring beam of ``eigen``), <= num_bits."""
+        return self.latent_dim * self.bits_per_value + self.beam_bits
 
     def _check(self, x, name):
         if len(tuple(x.shape)) != 4 or tuple(x.shape)[1:] != (*self.input_size, 2):
@@ -121,17 +151,38 @@ class QuantizedAutoencoder(LearnedCodec):
 
     def encode_latent(self, x, training=False):
         self._check(x, "x")
+        if self.architecture == "eigen":
+            return self._encode_eigen(x)[0]
         feats = [_run(p, x, training) for p in self.enc_paths]
         h = feats[0] if len(feats) == 1 else _run(self.enc_merge, ops.concatenate(feats, -1), training)
         return self.enc_dense(ops.reshape(h, (ops.shape(x)[0], -1)))
 
-    def decode_latent(self, c, y=None, training=False):
+    def _encode_eigen(self, x):
+        """``eigen``: packed CSI -> (latent, centring beam)."""
+        d, beam = self.eigen(x)
+        h = ops.reshape(d, (ops.shape(x)[0], -1))
+        for lyr in self.enc_mlp:
+            h = lyr(h)
+        return self.enc_dense(h), beam
+
+    def decode_latent(self, c, y=None, training=False, beam=None):
         b = ops.shape(c)[0]
-        h = ops.reshape(self.dec_dense(c), (b, *self.input_size, 2))
         if self.side_info:
             if y is None:
                 raise ValueError("This model was built with side_info=True: pass the UL CSI `y`.")
             self._check(y, "y")
+        if self.architecture == "eigen":
+            h = c
+            if self.side_info:  # the UL's subband eigenvectors: angles and delays, not phases
+                s = ops.reshape(self.eigen(y)[0], (b, -1))
+                for lyr in self.side_mlp:
+                    s = lyr(s)
+                h = ops.concatenate([h, s], -1)
+            for lyr in self.dec_mlp:
+                h = lyr(h)
+            d = ops.reshape(self.dec_dense(h), (b, self.num_subbands, self.input_size[0], 2))
+            return d if beam is None else self.eigen.uncentre(d, beam)
+        h = ops.reshape(self.dec_dense(c), (b, *self.input_size, 2))
         if self.architecture == "csinet":
             for p1, p2, p3 in self.blocks:
                 inp = ops.concatenate([h, y], -1) if self.side_info else h
@@ -145,16 +196,32 @@ class QuantizedAutoencoder(LearnedCodec):
                 h = ops.where(h > 0, h, 0.3 * h)
         return self.out_conv(h)
 
+    def objective(self, outputs, target):
+        """MSE of the packed estimate (CsiNet, CRNet); 1 - SGCS for ``eigen``, whose estimate is a
+        direction per subband (precoding is blind to its amplitude and phase)."""
+        if self.architecture != "eigen":
+            return super().objective(outputs, target)
+        xt, _ = self.pack(target, "target", scale=outputs["scale"])
+        stride = 3 if self.packing.num_subcarriers > 96 else 1  # a cheaper, unbiased estimate
+        hr, hi = self.packing._unpack_parts(xt, stride)
+        gr, gi = self.eigen.csi_parts(outputs["x_hat"], stride)
+        return 1.0 - ops.mean(sgcs_parts(hr, hi, gr, gi)) + outputs["aux_loss"]
+
+    def to_csi(self, x_hat):
+        """Packed angular-delay estimate (CsiNet, CRNet) or per-subband directions (``eigen``) ->
+        complex spatial-frequency estimate."""
+        return self.eigen.to_csi(x_hat) if self.architecture == "eigen" else self.packing.unpack(x_hat)
+
     # ---- the codec contract (packed level) ----------------------------------------------
     def forward_packed(self, x, y=None, training=False, channel=None, num_inference_steps=None):
         """Differentiable pass: tanh latent, uniform quantiser with straight-through gradient (or
         its bits, relaxed, through ``channel``), decoder."""
-        c = self.encode_latent(x, training)
+        c, beam = self._encode_eigen(x) if self.architecture == "eigen" else (self.encode_latent(x, training), None)
         if channel is None:
             c_hat = self.quantizer(c)["z_hat"]
-        else:
+        else:  # (eigen: the centring beam's bits are not sent through the hook)
             c_hat = self.quantizer.from_soft_bits(channel(self.quantizer.relaxed_bits(c)))
-        return {"x_hat": self.decode_latent(c_hat, y, training), "aux_loss": ops.zeros(())}
+        return {"x_hat": self.decode_latent(c_hat, y, training, beam=beam), "aux_loss": ops.zeros(())}
 
     def compress_packed(self, x):
         return self.encode_bits(x)
@@ -163,16 +230,30 @@ class QuantizedAutoencoder(LearnedCodec):
         return self.decode_bits(as_bits(payload, self.payload_bits), y)
 
     def encode_bits(self, x):
-        """Packed `[batch, H, W, 2]` -> bits `[batch, payload_bits]` int32."""
+        """Packed `[batch, H, W, 2]` -> bits `[batch, payload_bits]` int32 (``eigen``: the centring
+        beam's index first)."""
+        if self.architecture == "eigen":
+            c, beam = self._encode_eigen(x)
+            bits = indices_to_bits(self.quantizer.indices(c), self.bits_per_value)
+            if self.beam_bits:
+                bits = ops.concatenate([indices_to_bits(beam[:, None], self.beam_bits), bits], -1)
+            return bits
         return indices_to_bits(self.quantizer.indices(self.encode_latent(x)), self.bits_per_value)
 
     def decode_bits(self, bits, y=None, num_inference_steps=None):
         """bits `[batch, payload_bits]` (+ packed UL CSI) -> packed estimate `[batch, H, W, 2]`."""
         if tuple(bits.shape)[1:] != (self.payload_bits,):
             raise ValueError(f"`bits` must be [batch, {self.payload_bits}], got {tuple(bits.shape)}.")
-        return self.decode_latent(self.quantizer.dequantize(bits_to_indices(bits, self.bits_per_value)), y)
+        beam = None
+        if self.beam_bits:
+            beam = bits_to_indices(bits[:, :self.beam_bits], self.beam_bits)[:, 0]
+            if eager_true(ops.any(beam >= self.eigen.num_beams)):
+                raise ValueError(f"corrupted report: centring beam index >= {self.eigen.num_beams}.")
+            bits = bits[:, self.beam_bits:]
+        return self.decode_latent(self.quantizer.dequantize(bits_to_indices(bits, self.bits_per_value)), y, beam=beam)
 
     def get_config(self):
         return {**super().get_config(), "architecture": self.architecture, "num_bits": self.num_bits,
                 "bits_per_value": self.bits_per_value, "input_size": list(self.input_size),
-                "side_info": self.side_info}
+                "side_info": self.side_info, "num_subbands": self.num_subbands, "hidden_width": self.hidden_width,
+                "beam_oversampling": self.beam_oversampling}

@@ -119,6 +119,9 @@ class EntropyCodec(QuantizedAutoencoder):
                  hyper_latents: int = 8, hyper_width: int = 32, hyper_range: int = 8,
                  attention_dim: int = 16, attention_window: int = 8, input_size=(32, 32), side_info: bool = False,
                  num_subcarriers: int | None = None, window_start: int = 0, **kwargs) -> None:
+        if architecture == "eigen":
+            raise ValueError("architecture 'eigen' is fixed-rate only (QuantizedAutoencoder): its report carries "
+                             "a centring beam index beside the latents.")
         self.encoder_type = check_choice(encoder, "encoder", ("cnn", "attention"))
         self.num_latents = check_positive_int(num_latents, "num_latents")
         self.companding = check_choice(companding, "companding", ("uniform", "mulaw"))

@@ -124,6 +124,7 @@ def package_run(run: str | Path, name: str, directory: str | Path = WEIGHTS_DIR)
     manifest[name] = {
         "file": dst.name, "sha256": sha256_of(dst), "model": res["model"], "size": res["size"],
         "model_config": res["model_config"], "task": res["training_config"]["task"], "scenario": res["scenario"],
+        **({"scenarios": res["scenarios"]} if "scenarios" in res else {}),
         "train_data": {k: res["train_data"][k] for k in ("seed", "num_samples")},
         "test_data": {k: res["test_data"][k] for k in ("seed", "num_samples")},
         "training": {"steps": res["steps"], "batch_size": res["training_config"]["batch_size"],

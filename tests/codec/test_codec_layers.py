@@ -29,7 +29,9 @@ def _models():
     return [QuantizedAutoencoder("csinet", num_bits=24, input_size=(N, T), num_subcarriers=F),
             QuantizedAutoencoder("crnet", num_bits=24, input_size=(N, T), num_subcarriers=F, side_info=False),
             DiffusionCodec(num_bits=8, input_size=(N, T), encoder_channels=(8, 8), cond_channels=4, unet_width=8,
-                           unet_mults=(1, 2), num_subcarriers=F, window_start=-2, seed=0)]
+                           unet_mults=(1, 2), num_subcarriers=F, window_start=-2, seed=0),
+            QuantizedAutoencoder("eigen", num_bits=29, bits_per_value=4, input_size=(N, T), num_subcarriers=F,
+                                 num_subbands=3, hidden_width=16)]
 
 
 def _side(m, h):
@@ -51,7 +53,7 @@ def test_packing_matches_numpy_fft():
     np.testing.assert_allclose(_np(p.unpack(x)), np.fft.fft2(full, norm="ortho"), atol=1e-5)
 
 
-@pytest.mark.parametrize("i", [0, 1, 2])
+@pytest.mark.parametrize("i", [0, 1, 2, 3])
 def test_compress_decompress_and_scale_invariance(i):
     m = _models()[i]
     h = _h(4)
@@ -66,7 +68,7 @@ def test_compress_decompress_and_scale_invariance(i):
     np.testing.assert_allclose(est2, est, atol=1e-4)
 
 
-@pytest.mark.parametrize("i", [0, 2])
+@pytest.mark.parametrize("i", [0, 2, 3])
 def test_call_equals_exact_path_and_identity_channel(i):
     """In inference mode, call() gives the estimate of decompress(compress(h)); through an identity
     bit channel (soft bits = hard bits) it gives the same again."""
@@ -80,7 +82,7 @@ def test_call_equals_exact_path_and_identity_channel(i):
     assert nmse(_np(m(h, h, num_inference_steps=2, channel=lambda b: b)["h_hat"])).max() < 1e-4
 
 
-@pytest.mark.parametrize("i", [0, 2])
+@pytest.mark.parametrize("i", [0, 2, 3])
 def test_fit_trains(i):
     m = _models()[i]
     h, y = _h(64, 1), _h(64, 2)
@@ -115,3 +117,62 @@ def test_config_round_trip():
     for m in _models():
         cfg = m.get_config()
         assert type(m).from_config(cfg).get_config() == cfg
+
+
+def test_subband_eigen_matches_numpy_eigh():
+    """The power iterations give each subband's principal eigenvector (up to the common phase,
+    which the layer fixes: v_wb^H v_t real and positive); to_packed is constant per subband."""
+    from sionna_csifb.layers.subband_eigen import SubbandEigen, subband_edges
+
+    rng = np.random.default_rng(3)
+    # a few paths: a dominant eigenvector per subband, as in the 3GPP channels
+    ang, dly = rng.uniform(0, 1, (2, 3)), rng.uniform(0, 4, (2, 3))
+    gain = np.array([1.0, 0.5, 0.3]) * np.exp(2j * np.pi * rng.uniform(size=(2, 3)))
+    n, f = np.arange(N), np.arange(F)
+    h = np.einsum("bp,bpn,bpf->bnf", gain, np.exp(2j * np.pi * ang[..., None] * n),
+                  np.exp(-2j * np.pi * dly[..., None] * f / F)).astype("complex64")
+    p = AngularDelayPacking(N, F, F)   # no crop: every tap kept
+    e = SubbandEigen(p, num_subbands=3, iterations=30, stride=1)
+    x, _ = p(keras.ops.convert_to_tensor(h))
+    d = _np(e(x)[0])
+    a = np.fft.ifft(np.eye(N), axis=0, norm="ortho")              # the packing's IDFT over antennas
+    v = np.einsum("mn,bsm->bsn", a.conj(), d[..., 0] + 1j * d[..., 1]) / np.sqrt(N)
+    edges = subband_edges(F, 3)
+    for b in range(2):
+        for s in range(3):
+            hs = h[b, :, edges[s]:edges[s + 1]]
+            ref = np.linalg.eigh(hs @ hs.conj().T)[1][:, -1]
+            assert abs(np.vdot(ref, v[b, s])) ** 2 > 0.999
+    # aligned phases: v_wb^H v_t > 0 for the wideband principal eigenvector
+    for b in range(2):
+        wb = np.linalg.eigh(h[b] @ h[b].conj().T)[1][:, -1]
+        c = np.array([np.vdot(wb, v[b, s]) for s in range(3)])
+        ph = c / np.abs(c)
+        assert np.abs(np.angle(ph / ph[0])).max() < 1e-3
+    # to_csi interpolates between subband centres: equal directions give a constant estimate
+    same = np.repeat(d[:, :1], 3, axis=1)
+    g = _np(e.to_csi(keras.ops.convert_to_tensor(same)))
+    np.testing.assert_allclose(g, np.repeat(g[..., :1], F, -1), atol=1e-5)
+    u = v[:, 0] / np.linalg.norm(v[:, 0], axis=-1, keepdims=True)
+    np.testing.assert_allclose(np.abs(np.einsum("bn,bnf->bf", u.conj(), g)) ** 2 / (np.abs(g) ** 2).sum(1), 1.0,
+                               atol=1e-4)
+
+
+def test_subband_eigen_centring_is_undone():
+    """Centring on the strongest oversampled beam puts a single path at beam 0; uncentre restores it."""
+    from sionna_csifb.layers.subband_eigen import SubbandEigen
+
+    n, f = np.arange(N), np.arange(F)
+    psi = np.array([0.3125, 0.71])  # 0.3125 = 10 / (4 N): on the oversampled grid
+    h = (np.exp(-2j * np.pi * psi[:, None, None] * n[:, None]) * np.exp(-2j * np.pi * 2 * f / F)
+         * np.ones((2, N, F))).astype("complex64")
+    p = AngularDelayPacking(N, F, F)
+    e = SubbandEigen(p, num_subbands=3, stride=1, oversampling=4)
+    assert e.beam_bits == 5
+    d, beam = e(p(keras.ops.convert_to_tensor(h))[0])
+    assert _np(beam).tolist()[0] == 10
+    power = (_np(d) ** 2).sum(-1)
+    assert (power[0, :, 0] / power[0].sum(-1) > 0.999).all()   # on the grid: all energy in beam 0
+    u = _np(e.to_csi(e.uncentre(d, beam)))
+    cos = np.abs((h.conj() * u).sum(1)) ** 2 / ((np.abs(h) ** 2).sum(1) * (np.abs(u) ** 2).sum(1))
+    assert cos.min() > 0.999

@@ -116,3 +116,31 @@ def test_cli_trains_an_entropy_coded_model(ds, tmp_path):
     assert model.frozen
     assert main(["train", "--model", "csinet", "--bits", "24", "--train", str(ds.path), "--test", str(test),
                  "--steps", "1", "--out", str(tmp_path / "c"), "--rate-weight", "0.1", "--no-progress"]) == 2
+
+
+def test_cli_trains_eigen_on_a_mix_of_scenarios(ds, tmp_path):
+    """csifb train with two --train files: an eigen model on a mix, the manifest lists both scenarios,
+    the scheme accepts each and refuses a third; a test set of another scenario is refused."""
+    from sionna_csifb.cli import main
+    from sionna_csifb.schemes.learned import LearnedScheme
+    from sionna_csifb.weights.registry import package_run
+
+    other = get_scenario("cpu-small", ul_phases="independent")
+    ds2 = generate_dataset(tmp_path / "b.h5", other, 32, seed=7, progress=False)
+    test = generate_dataset(tmp_path / "test.h5", get_scenario("cpu-small"), 16, seed=6, progress=False)
+    out = tmp_path / "mix"
+    args = ["train", "--model", "csinet", "--architecture", "eigen", "--bits", "20", "--bits-per-value", "3",
+            "--train", str(ds.path), str(ds2), "--steps", "2", "--batch-size", "8", "--task",
+            "reconstruction", "--no-side-info", "--out", str(out), "--no-progress"]
+    assert main([*args, "--test", str(test)]) == 0
+    res = json.loads((out / "result.json").read_text())
+    assert [s["name"] for s in res["scenarios"]] == ["cpu-small", "cpu-small+custom"]
+    assert res["train_data"]["num_samples"] == len(ds) + 32 and res["test_metrics"]["payload_bits"] == 20
+    assert 0 <= res["test_metrics"]["sgcs"] <= 1
+    package_run(out, "mix", directory=tmp_path / "w")
+    scheme = LearnedScheme("mix", directory=tmp_path / "w")
+    assert scheme.trained_scenarios == ["cpu-small", "cpu-small+custom"]
+    assert scheme.trained_for(other) and not scheme.trained_for(get_scenario("cpu-small", ul_phases="shared-offset"))
+    tdl = generate_dataset(tmp_path / "t2.h5", get_scenario("cpu-small", ul_phases="shared-offset"), 8, seed=9,
+                           progress=False)
+    assert main([*args[:-3], "--out", str(tmp_path / "bad"), "--no-progress", "--test", str(tdl)]) == 2

@@ -1,0 +1,204 @@
+"""Learned feedback vs 3GPP eType II on realistic channels: SGCS against payload, in and out of distribution.
+
+Every trained reconstruction run of a plan (``csifb train --task reconstruction``; fixed-rate
+CsiNet/eigen and entropy-coded models) is evaluated through its real payload (``compress`` ->
+``decompress``) on the plan's test set and on the test sets of other presets, beside Type I and
+eType II (all parameter combinations) on the same channels. The figure of merit is the mean
+per-subcarrier SGCS against the measured DL CSI (what a precoder built from the report
+achieves on the channel the UE measured; the end-to-end throughput with ageing comes from
+``examples/fdd_precoding.py``). For each learned run the table names the eType II
+parameter combination within 10 bits of its payload and the SGCS ratio; runs trained on
+another scenario than the test set are marked OOD, and the loss against the model trained on
+the test set's scenario (``--matched``) is reported.
+
+Usage::
+
+    python benchmarks/learned_feedback.py --plan uma --data /tmp/data \\
+        --ood umi realistic-cdl-c          # -> benchmarks/results/learned_feedback_uma.{json,md}
+                                           #    docs/results/learned_feedback_uma.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import csi_metrics, environment, eval_codec, load_run  # noqa: E402
+
+CODEBOOKS = ("type1-wb", "type1-sb", *(f"etype2-pc{i}" for i in range(1, 9)))
+
+
+def _family(res: dict) -> str:
+    cfg = res["model_config"]
+    if res["model"] == "entropy":
+        return "entropy-coded (angular-delay CsiNet)"
+    if cfg.get("architecture") == "eigen":
+        return "eigen (learned, subband eigenvectors)" + (" + UL SI" if cfg.get("side_info") else "")
+    return "uniform 6-bit (angular-delay CsiNet)"
+
+
+def _test_csi(path: Path, samples: int):
+    import torch
+
+    from sionna_csifb.data.hdf5 import CSIDataset
+    from sionna_csifb.training import batch_to_csi
+
+    ds = CSIDataset(path)
+    x = torch.cat([batch_to_csi(b, ds.scenario)["x"] for b in ds.batches(500, shuffle=False, real=False)])[:samples]
+    return ds, x / x.abs().pow(2).mean(dim=(1, 2), keepdim=True).sqrt()
+
+
+def _nearest(bits: float, refs: list[dict], slack: float = 10.0) -> dict | None:
+    """The eType II row whose payload is closest to ``bits``, if within ``slack`` bits."""
+    best = min((r for r in refs if r["family"] == "eType II"), key=lambda r: abs(r["mean_bits"] - bits))
+    return best if abs(best["mean_bits"] - bits) <= slack else None
+
+
+def _trained_on(res: dict) -> list[str]:
+    return [s["name"] for s in res.get("scenarios") or [res["scenario"]]]
+
+
+def _plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = list(result["test_sets"])
+    fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 4.2), squeeze=False)
+    style = {"eType II": "s-", "Type I": "^-"}
+    for ax, name in zip(axes[0], sets):
+        rows = result["test_sets"][name]["rows"]
+        for fam in dict.fromkeys(r["family"] for r in rows):
+            rs = sorted((r for r in rows if r["family"] == fam), key=lambda r: r["mean_bits"])
+            ood = all(r.get("ood") for r in rs) and fam not in style
+            ax.plot([r["mean_bits"] for r in rs], [r["sgcs"] for r in rs], style.get(fam, "o--" if ood else "o-"),
+                    label=fam + (" (OOD)" if ood else ""))
+        ax.set_xscale("log")
+        ax.set_xlabel("feedback payload (bits)")
+        ax.set_ylabel("SGCS vs measured DL CSI")
+        ax.set_title(f"test: {name}")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def _markdown(result: dict) -> str:
+    env = result["environment"]
+    out = [f"Reconstruction of the measured DL CSI (cropped delay window), SGCS per subcarrier through the real "
+           f"payload; {env['device_name']}, commit {env['git_commit']}. Command: `{result['command']}`.", ""]
+    for name, ts in result["test_sets"].items():
+        out += [f"### Test set `{name}` ({ts['num_samples']} samples, seed {ts['seed']})", "",
+                "| scheme | family | trained on | bits | SGCS | NMSE (dB) | eType II at <= 10 b | SGCS vs it |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in sorted(ts["rows"], key=lambda r: (r["family"], r["mean_bits"])):
+            ref = r.get("etype2_ref")
+            vs = f"{100 * r['sgcs_vs_etype2']:+.1f}%" if r.get("sgcs_vs_etype2") is not None else "-"
+            trained = ", ".join(r.get("trained_on", [])) or "-"
+            if r.get("ood"):
+                trained += " (OOD)"
+            out.append(f"| `{r['name']}` | {r['family']} | {trained} | {r['mean_bits']:.1f} | {r['sgcs']:.3f} | "
+                       f"{r['nmse_db']:.2f} | {ref or '-'} | {vs} |")
+        out.append("")
+    if result.get("generalisation"):
+        out += ["### Generalisation: SGCS of each model on each test set, and its loss against the model trained "
+                "on that test set's scenario", "",
+                "| model | trained on | test set | SGCS | matched model | its SGCS | loss |", "|---|---|---|---|---|---|---|"]
+        for g in result["generalisation"]:
+            m = g.get("matched")
+            out.append(f"| `{g['name']}` | {', '.join(g['trained_on'])} | {g['test']} | {g['sgcs']:.3f} | "
+                       f"{'`' + m + '`' if m else '-'} | "
+                       f"{'-' if g.get('matched_sgcs') is None else format(g['matched_sgcs'], '.3f')} | "
+                       f"{'-' if g.get('loss') is None else format(g['loss'], '+.3f')} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--plan", default="uma", help="runs/<plan> and the plan's test set <data>/<plan>_test.h5")
+    ap.add_argument("--runs", type=Path, default=Path("runs"))
+    ap.add_argument("--extra-runs", nargs="*", type=Path, default=[],
+                    help="further run folders (e.g. models trained on other presets or on a mix)")
+    ap.add_argument("--data", type=Path, default=Path("data"))
+    ap.add_argument("--ood", nargs="*", default=[], help="presets whose <data>/<preset>_test.h5 is also evaluated")
+    ap.add_argument("--samples", type=int, default=2000)
+    ap.add_argument("--only", default=None, help="evaluate only runs whose name contains this")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--plot", type=Path, default=None)
+    args = ap.parse_args(argv)
+    out = args.out or Path(f"benchmarks/results/learned_feedback_{args.plan}.json")
+    plot = args.plot or Path(f"docs/results/learned_feedback_{args.plan}.png")
+
+    import torch
+
+    import sionna_csifb  # noqa: F401
+    from sionna_csifb.schemes.base import get_scheme, scheme_overrides
+
+    runs = sorted(p for p in (args.runs / args.plan).glob("*") if (p / "result.json").exists())
+    runs += [p for p in args.extra_runs if (p / "result.json").exists()]
+    if args.only:
+        runs = [r for r in runs if args.only in r.name]
+    models = []
+    for run in runs:
+        res = json.loads((run / "result.json").read_text())
+        if res["model"] not in ("csinet", "entropy") or res["training_config"]["task"] != "reconstruction":
+            continue
+        models.append((run, res))
+    result = {"environment": environment(), "plan": args.plan, "command": "python " + " ".join(sys.argv),
+              "task": "reconstruction of the measured DL CSI, SGCS per subcarrier", "test_sets": {}}
+    for preset in [args.plan, *args.ood]:
+        ds, x = _test_csi(args.data / f"{preset}_test.h5", args.samples)
+        rows = []
+        for name in CODEBOOKS:
+            s = get_scheme(name, **scheme_overrides(name, x.shape[1]))
+            with torch.no_grad():
+                h_hat = s.decode(s.encode(x))
+            rows.append({"name": name, "family": "eType II" if "etype2" in name else "Type I",
+                         "mean_bits": float(s.nominal_payload_bits), **csi_metrics(x, h_hat)})
+            print(f"[{preset}] {name:30s} {rows[-1]['mean_bits']:6.1f} b  SGCS {rows[-1]['sgcs']:.3f}", flush=True)
+        refs = list(rows)
+        for run, res in models:
+            model, _, _ = load_run(run)
+            trained = _trained_on(res)
+            row = {"name": run.name, "family": _family(res), "model_config": res["model_config"],
+                   "trained_on": trained, "ood": ds.scenario.name not in trained, "steps": res["steps"],
+                   "train_samples": res["train_data"]["num_samples"], **eval_codec(model, x)}
+            ref = _nearest(row["mean_bits"], refs)
+            if ref is not None:
+                row["etype2_ref"], row["sgcs_vs_etype2"] = ref["name"], row["sgcs"] / ref["sgcs"] - 1
+            rows.append(row)
+            print(f"[{preset}] {run.name:30s} {row['mean_bits']:6.1f} b  SGCS {row['sgcs']:.3f}"
+                  f"{'  OOD' if row['ood'] else ''}", flush=True)
+        result["test_sets"][preset] = {"path": str(args.data / f"{preset}_test.h5"), "seed": ds.seed,
+                                       "num_samples": len(x), "scenario": ds.scenario.to_dict(), "rows": rows}
+    # generalisation: each learned model on each test set vs the model trained on that scenario alone
+    gen = []
+    for preset, ts in result["test_sets"].items():
+        learned = [r for r in ts["rows"] if "trained_on" in r]
+        for r in learned:
+            matched = [m for m in learned if m["trained_on"] == [preset] and m["family"] == r["family"]
+                       and abs(m["mean_bits"] - r["mean_bits"]) <= 10]
+            m = max(matched, key=lambda m: m["sgcs"]) if matched else None
+            gen.append({"name": r["name"], "trained_on": r["trained_on"], "test": preset, "sgcs": r["sgcs"],
+                        "matched": None if m is None else m["name"],
+                        "matched_sgcs": None if m is None else m["sgcs"],
+                        "loss": None if m is None else r["sgcs"] - m["sgcs"]})
+    result["generalisation"] = gen
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o)))
+    out.with_suffix(".md").write_text(_markdown(result))
+    _plot(result, plot)
+    print(_markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
