@@ -26,6 +26,13 @@ from pathlib import Path
 TRAIN_SEED, TEST_SEED, TRAIN_N, TEST_N = 100, 200, 20000, 2000
 # plans whose data differ from the defaults: (train seed, test seed, train size, test size)
 DATA = {"uma": (11, 12, 40000, 2000)}
+# further files a run may name with ``--train FILE...`` / ``--test FILE`` among its extra flags
+# (relative to --data): preset, samples, seed
+DATA_FILES = {
+    "uma_train100k.h5": ("uma", 100000, 13),
+    "umi_train40k.h5": ("umi", 40000, 21), "umi_test.h5": ("umi", 2000, 12),
+    "realistic-cdl-c_train40k.h5": ("realistic-cdl-c", 40000, 21), "realistic-cdl-c_test.h5": ("realistic-cdl-c", 2000, 12),
+}
 
 # name: (model, size, bits, side info, steps, batch, extra csifb train flags). "floor0.1" runs use
 # the eq. (7) weight floor of the first experiments; the size presets now use 1.0 (see
@@ -33,6 +40,7 @@ DATA = {"uma": (11, 12, 40000, 2000)}
 _DIFF = ("diffusion", "small")
 _F01, _F1 = ["--min-loss-weight", "0.1"], ["--min-loss-weight", "1.0"]
 _REC = ["--task", "reconstruction"]
+_EIG = [*_REC, "--architecture", "eigen", "--bits-per-value", "3"]
 PLANS: dict[str, dict[str, tuple]] = {
     "paper-cdl-c": {
         **{f"diffusion-{b}-si-floor0.1": (*_DIFF, b, True, 1200, 128, _F01) for b in (64, 128, 192, 256)},
@@ -69,6 +77,16 @@ PLANS: dict[str, dict[str, tuple]] = {
         "adjscc-64": ("jscc", "small", 64, False, 1500, 64, [*_REC, "--architecture", "adjscc", "--refinement", "none"]),
         "csinetplus-64": ("jscc", "small", 64, False, 1500, 64, [*_REC, "--architecture", "csinetplus",
                                                                   "--refinement", "none"]),
+        # learned eigenvector feedback (issue 9) at eType II's pc1/pc3/pc6 payloads on 1e5 UMa
+        # drops, with UL side information at pc3, and for generalisation: trained on UMi alone and
+        # on a mix of UMa, UMi and the realistic CDL-C
+        **{f"eigen-{b}": ("csinet", "small", b, False, 4000, 128, [*_EIG, "--train", "uma_train100k.h5"])
+           for b in (65, 118, 286)},
+        "eigen-118-si": ("csinet", "small", 118, True, 4000, 128, [*_EIG, "--train", "uma_train100k.h5"]),
+        "eigen-118-umi": ("csinet", "small", 118, False, 2000, 128, [*_EIG, "--train", "umi_train40k.h5",
+                                                                      "--test", "umi_test.h5"]),
+        "eigen-118-mix": ("csinet", "small", 118, False, 2000, 128, [
+            *_EIG, "--train", "uma_train100k.h5", "umi_train40k.h5", "realistic-cdl-c_train40k.h5"]),
     },
     "realistic-cdl-c": {
         **{f"diffusion-{b}-si-floor1": (*_DIFF, b, True, 1000, 128, _F1) for b in (64, 128, 256)},
@@ -87,20 +105,37 @@ def data_paths(data: Path, plan: str) -> tuple[Path, Path]:
     return data / f"{plan}_train.h5", data / f"{plan}_test.h5"
 
 
-def ensure_data(data: Path, plan: str) -> None:
+def ensure_data(data: Path, plan: str, files=()) -> None:
+    """Generate the plan's train/test files and the named ``DATA_FILES`` (``csifb generate``
+    resumes an interrupted file and leaves a complete one alone)."""
     train, test = data_paths(data, plan)
     tr_seed, te_seed, tr_n, te_n = DATA.get(plan, (TRAIN_SEED, TEST_SEED, TRAIN_N, TEST_N))
-    for path, n, seed in ((train, tr_n, tr_seed), (test, te_n, te_seed)):
-        subprocess.run([sys.executable, "-m", "sionna_csifb.cli", "generate", "--preset", plan, "--n", str(n),
+    jobs = [(train, plan, tr_n, tr_seed), (test, plan, te_n, te_seed)]
+    jobs += [(data / f, *DATA_FILES[f]) for f in files]
+    for path, preset, n, seed in jobs:
+        subprocess.run([sys.executable, "-m", "sionna_csifb.cli", "generate", "--preset", preset, "--n", str(n),
                         "--seed", str(seed), "--out", str(path), "--device", "cpu", "--no-progress"], check=True)
+
+
+def _files(extra: list[str], flag: str) -> list[str]:
+    """The file names after ``flag`` in a run's extra flags (up to the next flag)."""
+    if flag not in extra:
+        return []
+    rest = extra[extra.index(flag) + 1:]
+    return rest[:next((i for i, a in enumerate(rest) if a.startswith("--")), len(rest))]
 
 
 def command(plan: str, name: str, spec: tuple, data: Path, runs: Path, device: str | None) -> list[str]:
     model, size, bits, side, steps, batch, extra = spec
     train, test = data_paths(data, plan)
+    trains = [str(data / f) for f in _files(extra, "--train")] or [str(train)]
+    test = str(data / _files(extra, "--test")[0]) if _files(extra, "--test") else str(test)
+    own = {i for flag in ("--train", "--test") if flag in extra
+           for i in range(extra.index(flag), extra.index(flag) + 1 + len(_files(extra, flag)))}
+    extra = [a for i, a in enumerate(extra) if i not in own]
     size_flag = ["--symbols" if model == "jscc" else "--bits", str(bits)]  # jscc: complex symbols k
     cmd = [sys.executable, "-m", "sionna_csifb.cli", "train", "--model", model, "--size", size, *size_flag,
-           "--steps", str(steps), "--batch-size", str(batch), "--train", str(train), "--test", str(test),
+           "--steps", str(steps), "--batch-size", str(batch), "--train", *trains, "--test", test,
            "--out", str(runs / plan / name), "--no-progress", *extra]
     if not side and model != "jscc":
         cmd.append("--no-side-info")
@@ -133,7 +168,8 @@ def main() -> int:
     if args.list:
         print("\n".join(" ".join(c) for c in cmds.values()))
         return 0
-    ensure_data(args.data, args.plan)
+    ensure_data(args.data, args.plan, sorted({f for n in names for flag in ("--train", "--test")
+                                              for f in _files(plan[n][6], flag)}))
     threads = str(max(1, (os.cpu_count() or 1) // args.jobs))
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads)}
 
