@@ -82,7 +82,8 @@ PLANS: dict[str, dict[str, tuple]] = {
         # on a mix of UMa, UMi and the realistic CDL-C
         **{f"eigen-{b}": ("csinet", "small", b, False, 4000, 128, [*_EIG, "--train", "uma_train100k.h5"])
            for b in (65, 118, 286)},
-        "eigen-118-si": ("csinet", "small", 118, True, 4000, 128, [*_EIG, "--train", "uma_train100k.h5"]),
+        **{f"eigen-{b}-si": ("csinet", "small", b, True, 4000, 128, [*_EIG, "--train", "uma_train100k.h5"])
+           for b in (65, 118)},
         "eigen-118-umi": ("csinet", "small", 118, False, 2000, 128, [*_EIG, "--train", "umi_train40k.h5",
                                                                       "--test", "umi_test.h5"]),
         "eigen-118-mix": ("csinet", "small", 118, False, 2000, 128, [

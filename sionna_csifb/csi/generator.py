@@ -238,7 +238,8 @@ class CSIGenerator:
             sn_config.seed = derive_seed(seed, 4)
             topology = gen_single_sector_topology(
                 batch_size=batch_size, num_ut=1, scenario=s.channel_model, min_ut_velocity=float(s.ue_speed),
-                max_ut_velocity=float(s.ue_speed), indoor_probability=0.0, device=self.device)
+                max_ut_velocity=float(s.ue_speed), indoor_probability=float(s.indoor_probability),
+                device=self.device)
             m_dl, m_ul = self._system_level(s.carrier_frequency_dl), self._system_level(s.carrier_frequency_ul)
         ul_seed = cir_seed
         if s.ul_phases == "independent":

@@ -21,6 +21,11 @@ Presets (``list_presets()``; ``get_scenario(name)``):
 ``cdl-a`` ...       The paper setting with CDL-A, -B, -D (LoS) or -E (LoS) profiles.
 ``umi`` / ``uma``   38.901 UMi / UMa street canyon / macro: geometry (LoS state, LSPs,
                     clusters, angles) drawn per drop; path loss and shadowing disabled.
+``tr38843-uma`` /   In the spirit of TR 38.843's CSI-compression evaluations: UMa / UMi with
+``tr38843-umi``     80% indoor UEs, 3 km/h, the report used 5 ms after it was measured,
+                    independent UL/DL phases. The TR's 32-port dual-polarised 2-D arrays,
+                    rank > 1 and 48-52 RB bandwidths are not modelled: a 1 x 32 ULA keeps the
+                    Type I / eType II codebooks applicable.
 ``tdl-c``           TDL-C 300 ns with exponential BS antenna correlation 0.7: no angles,
                     so UL CSI carries no geometric side information (DL-only studies).
 ``cpu-small``       A small CDL-C setting for tests: 8 antennas, 72 x 30 kHz, 8 taps.
@@ -83,6 +88,8 @@ class Scenario:
         num_taps: int. Delay taps kept by the angular-delay crop.
         window_start: int. First kept tap (0 = the paper's first taps; -4 = taps -4..27).
         tdl_tx_correlation: float. Exponential BS antenna correlation for TDL, in [0, 1).
+        indoor_probability: float. UMi/UMa: probability that a UE is indoor (38.901 O2I
+            penetration, low-loss model), in [0, 1]; 0 = outdoor UEs only.
         description: str. Free text.
 
     Raises:
@@ -109,6 +116,7 @@ class Scenario:
     num_taps: int = 32
     window_start: int = 0
     tdl_tx_correlation: float = 0.7
+    indoor_probability: float = 0.0
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -149,6 +157,10 @@ class Scenario:
             bad("bs_yaw_spread_deg", "<= 180")
         if not 0 <= self.tdl_tx_correlation < 1:
             bad("tdl_tx_correlation", "in [0, 1)")
+        if not isinstance(self.indoor_probability, (int, float)) or not 0 <= self.indoor_probability <= 1:
+            bad("indoor_probability", "in [0, 1]")
+        if self.channel_model not in ("umi", "uma") and self.indoor_probability:
+            bad("indoor_probability", "0 unless channel_model is 'umi' or 'uma'")
         if self.channel_model != "cdl" and self.bs_yaw_spread_deg:
             bad("bs_yaw_spread_deg", "0 unless channel_model is 'cdl' (UMi/UMa draw geometry per drop)")
 
@@ -238,6 +250,14 @@ PRESETS: dict[str, Scenario] = {
         name="uma", **{**_PAPER, "channel_model": "uma"},
         description="38.901 UMa, outdoor UEs, geometry drawn per drop, no path loss.",
     ),
+    **{
+        f"tr38843-{m}": Scenario(
+            name=f"tr38843-{m}", **{**_PAPER, "channel_model": m, "ue_speed": 3 / 3.6, "indoor_probability": 0.8},
+            description=f"TR 38.843-style 38.901 {m.upper()}: geometry per drop, 80% indoor UEs, 3 km/h, the report "
+            "used 5 ms after it was measured, FDD 2.11/1.91 GHz, independent UL/DL phases; 1 x 32 ULA.",
+        )
+        for m in ("uma", "umi")
+    },
     "tdl-c": Scenario(
         name="tdl-c", **{**_PAPER, "channel_model": "tdl"},
         description="TDL-C 300 ns with exponential BS correlation 0.7; no angles (DL-only baselines).",

@@ -45,3 +45,16 @@ class TestScenario:
             get_scenario("cpu-small", bogus=1)
         with pytest.raises(ValueError, match="bogus"):
             Scenario.from_dict({"bogus": 1})
+
+
+def test_tr38843_presets_and_indoor_probability():
+    from sionna_csifb.csi.scenario import get_scenario
+
+    s = get_scenario("tr38843-uma")
+    assert s.indoor_probability == 0.8 and abs(s.ue_speed * 3.6 - 3.0) < 1e-9 and s.ul_phases == "independent"
+    assert get_scenario("uma").differences(s)  # not the outdoor 5 m/s UMa preset
+    for bad in ({"indoor_probability": 1.5}, {"indoor_probability": -0.1}):
+        with pytest.raises(ValueError, match="indoor_probability"):
+            get_scenario("uma", **bad)
+    with pytest.raises(ValueError, match="indoor_probability"):
+        get_scenario("cdl-a", indoor_probability=0.5)
