@@ -40,3 +40,28 @@ def test_home_page_figure_is_the_examples_output():
     assert res["scenario"]["name"] in home and {"etype2-pc3", "type1-wb"} <= {r["scheme"] for r in res["rows"]}
     # the table is the one written with that JSON: every scheme of the JSON is in it
     assert all(f"`{r['scheme']}`" in md.read_text() for r in res["rows"])
+
+
+def test_mathjax_config_typesets_arithmatex_and_notebook_markdown():
+    """MathJax 3 skips an element whose class matches ``ignoreHtmlClass`` unless it matches
+    ``processHtmlClass``; a class-less element inherits from its parent. The notebook pages
+    hold their math in a class-less ``<p>`` inside ``jp-RenderedMarkdown``: an ignore pattern that
+    matches the empty class (the usual ``".*|"``) leaves it as raw LaTeX (seen in a headless
+    browser)."""
+    js = (ROOT / "docs" / "javascripts" / "mathjax-config.js").read_text()
+    ignore = re.search(r'ignoreHtmlClass:\s*"([^"]*)"', js).group(1)
+    process = re.search(r'processHtmlClass:\s*"([^"]*)"', js).group(1)
+    # the regular expressions MathJax 3 builds from them (HTMLDomStrings.getPatterns)
+    ign, proc = (re.compile(f"(?:^| )(?:{p})(?: |$)") for p in (ignore, process))
+
+    def ignored(chain):  # classes from the page root down to the text's element
+        skip = False
+        for cname in chain:
+            skip = bool(skip or ign.search(cname)) and not proc.search(cname)
+        return skip
+
+    article = ["", "md-container", "md-content", "md-content__inner md-typeset"]
+    assert not ignored([*article, "", "arithmatex"])  # pymdownx.arithmatex span
+    assert not ignored([*article, "jp-RenderedHTMLCommon jp-RenderedMarkdown jp-MarkdownOutput", ""])  # <p>
+    assert ignored([*article, ""])  # plain text with a dollar sign stays text
+    assert ignored([*article, "jp-Cell jp-CodeCell", "jp-OutputArea-output", ""])  # notebook output
