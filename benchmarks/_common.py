@@ -83,6 +83,23 @@ def csi_metrics(x, h_hat) -> dict:
     return {"nmse_db": to_db(nmse(x, h_hat)), "sgcs": float(sgcs(x, h_hat).mean())}
 
 
+def codebook_usage(model, x_packed) -> dict:
+    """How much of the VQ capacity the encoder uses on packed inputs: index entropy vs log2(Nv),
+    latent vs codeword RMS."""
+    import keras
+    import torch
+
+    with torch.no_grad():
+        lat = model.encode_latent(x_packed)
+        idx = keras.ops.convert_to_numpy(model.vq.nearest(lat)).ravel()
+    p = np.bincount(idx, minlength=model.vq.num_codewords) / idx.size
+    ent = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
+    cb = keras.ops.convert_to_numpy(model.vq.codebook)
+    return {"usage": p.tolist(), "index_entropy_bits": ent, "bits_per_index": model.bits_per_index,
+            "index_entropy_fraction": ent / model.bits_per_index,
+            "latent_rms": float(lat.pow(2).mean().sqrt()), "codeword_rms": float(np.sqrt((cb ** 2).mean()))}
+
+
 def eval_codec(model, x, batch: int = 500) -> dict:
     """Through the real payload: compress -> decompress, timed."""
     import torch

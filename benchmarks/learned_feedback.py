@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import csi_metrics, environment, eval_codec, load_run  # noqa: E402
+from _common import codebook_usage, csi_metrics, environment, eval_codec, load_run  # noqa: E402
 
 CODEBOOKS = ("type1-wb", "type1-sb", *(f"etype2-pc{i}" for i in range(1, 9)))
 
@@ -37,9 +37,12 @@ def _family(res: dict) -> str:
     cfg = res["model_config"]
     if res["model"] == "entropy":
         return "entropy-coded (angular-delay CsiNet)"
+    si = " + UL SI" if cfg.get("side_info") else ""
+    if res["model"] == "diffusion":
+        return "VQ-diffusion (angular-delay)" + si
     if cfg.get("architecture") == "eigen":
-        return "eigen (learned, subband eigenvectors)" + (" + UL SI" if cfg.get("side_info") else "")
-    return "uniform 6-bit (angular-delay CsiNet)"
+        return "eigen (learned, subband eigenvectors)" + si
+    return "uniform 6-bit (angular-delay CsiNet)" + si
 
 
 def _test_csi(path: Path, samples: int):
@@ -61,6 +64,38 @@ def _nearest(bits: float, refs: list[dict], slack: float = 10.0) -> dict | None:
 
 def _trained_on(res: dict) -> list[str]:
     return [s["name"] for s in res.get("scenarios") or [res["scenario"]]]
+
+
+def _targets(result: dict) -> dict:
+    """The issue's targets on the plan's test set: the best in-distribution learned scheme within
+    10 bits of eType II pc1/pc3/pc6 (SGCS >= +5%, aim +10%); VQ index entropy >= 90% of the bits
+    per index; the diffusion codec without side information against CsiNet without it at equal
+    bits (within 10 b)."""
+    rows = result["test_sets"][result["plan"]]["rows"]
+    learned = [r for r in rows if "trained_on" in r and not r["ood"]]
+    out = {"sgcs_vs_etype2": {}, "codebook": {}, "diffusion_vs_csinet_nosi": []}
+    for pc in ("etype2-pc1", "etype2-pc3", "etype2-pc6"):
+        ref = next(r for r in rows if r["name"] == pc)
+        near = [r for r in learned if abs(r["mean_bits"] - ref["mean_bits"]) <= 10]
+        best = max(near, key=lambda r: r["sgcs"]) if near else None
+        gain = None if best is None else best["sgcs"] / ref["sgcs"] - 1
+        out["sgcs_vs_etype2"][pc] = {"etype2_bits": ref["mean_bits"], "etype2_sgcs": ref["sgcs"],
+                                     "best": None if best is None else best["name"],
+                                     "best_bits": None if best is None else best["mean_bits"],
+                                     "best_sgcs": None if best is None else best["sgcs"], "gain": gain,
+                                     "met_5pct": gain is not None and gain >= 0.05}
+    for r in learned:
+        if "codebook" in r:
+            f = r["codebook"]["index_entropy_fraction"]
+            out["codebook"][r["name"]] = {"fraction": f, "met_90pct": f >= 0.9}
+    for d in (r for r in learned if r["family"] == "VQ-diffusion (angular-delay)"):
+        for c in (r for r in learned if r["family"] == "uniform 6-bit (angular-delay CsiNet)"
+                  and abs(r["mean_bits"] - d["mean_bits"]) <= 10):
+            out["diffusion_vs_csinet_nosi"].append({
+                "diffusion": d["name"], "csinet": c["name"], "diffusion_nmse_db": d["nmse_db"],
+                "csinet_nmse_db": c["nmse_db"], "diffusion_sgcs": d["sgcs"], "csinet_sgcs": c["sgcs"],
+                "met": d["nmse_db"] < c["nmse_db"]})
+    return out
 
 
 def _plot(result: dict, path: Path) -> None:
@@ -92,7 +127,23 @@ def _plot(result: dict, path: Path) -> None:
 
 def _markdown(result: dict) -> str:
     env = result["environment"]
-    out = [f"Reconstruction of the measured DL CSI (cropped delay window), SGCS per subcarrier through the real "
+    t = result["targets"]
+    out = ["### Targets (test set of the plan, in-distribution models)", "",
+           "| eType II | its bits | its SGCS | best learned within 10 b | bits | SGCS | gain | >= +5% |",
+           "|---|---|---|---|---|---|---|---|"]
+    for pc, g in t["sgcs_vs_etype2"].items():
+        best = "-" if g["best"] is None else f"`{g['best']}`"
+        num = (lambda v, f: "-" if v is None else format(v, f))
+        out.append(f"| {pc} | {g['etype2_bits']:.0f} | {g['etype2_sgcs']:.3f} | {best} | {num(g['best_bits'], '.0f')} "
+                   f"| {num(g['best_sgcs'], '.3f')} | {'-' if g['gain'] is None else format(100 * g['gain'], '+.1f') + '%'} "
+                   f"| {'yes' if g['met_5pct'] else 'no'} |")
+    for c in t["diffusion_vs_csinet_nosi"]:
+        out += ["", f"Diffusion without side information against CsiNet without it: `{c['diffusion']}` "
+                f"{c['diffusion_nmse_db']:.2f} dB / SGCS {c['diffusion_sgcs']:.3f}, `{c['csinet']}` "
+                f"{c['csinet_nmse_db']:.2f} dB / SGCS {c['csinet_sgcs']:.3f}: target "
+                f"{'met' if c['met'] else 'not met'}."]
+    out.append("")
+    out += [f"Reconstruction of the measured DL CSI (cropped delay window), SGCS per subcarrier through the real "
            f"payload; {env['device_name']}, commit {env['git_commit']}. Command: `{result['command']}`.", ""]
     for name, ts in result["test_sets"].items():
         out += [f"### Test set `{name}` ({ts['num_samples']} samples, seed {ts['seed']})", "",
@@ -106,6 +157,14 @@ def _markdown(result: dict) -> str:
                 trained += " (OOD)"
             out.append(f"| `{r['name']}` | {r['family']} | {trained} | {r['mean_bits']:.1f} | {r['sgcs']:.3f} | "
                        f"{r['nmse_db']:.2f} | {ref or '-'} | {vs} |")
+        out.append("")
+    vq = [(name, r) for name, ts in result["test_sets"].items() for r in ts["rows"] if "codebook" in r]
+    if vq:
+        out += ["### VQ codebook use (index entropy against the bits sent per index)", "",
+                "| model | test set | bits/index | index entropy (bits) | fraction |", "|---|---|---|---|---|"]
+        out += [f"| `{r['name']}` | {name} | {r['codebook']['bits_per_index']} | "
+                f"{r['codebook']['index_entropy_bits']:.2f} | {r['codebook']['index_entropy_fraction']:.0%} |"
+                for name, r in vq]
         out.append("")
     if result.get("generalisation"):
         out += ["### Generalisation: SGCS of each model on each test set, and its loss against the model trained "
@@ -149,7 +208,7 @@ def main(argv=None) -> int:
     models = []
     for run in runs:
         res = json.loads((run / "result.json").read_text())
-        if res["model"] not in ("csinet", "entropy") or res["training_config"]["task"] != "reconstruction":
+        if res["model"] not in ("csinet", "entropy", "diffusion") or res["training_config"]["task"] != "reconstruction":
             continue
         models.append((run, res))
     result = {"environment": environment(), "plan": args.plan, "command": "python " + " ".join(sys.argv),
@@ -171,6 +230,8 @@ def main(argv=None) -> int:
             row = {"name": run.name, "family": _family(res), "model_config": res["model_config"],
                    "trained_on": trained, "ood": ds.scenario.name not in trained, "steps": res["steps"],
                    "train_samples": res["train_data"]["num_samples"], **eval_codec(model, x)}
+            if hasattr(model, "vq"):  # VQ models: how much of each index's bits the indices carry
+                row["codebook"] = codebook_usage(model, model.pack(x[:1000])[0])
             ref = _nearest(row["mean_bits"], refs)
             if ref is not None:
                 row["etype2_ref"], row["sgcs_vs_etype2"] = ref["name"], row["sgcs"] / ref["sgcs"] - 1
@@ -192,6 +253,7 @@ def main(argv=None) -> int:
                         "matched_sgcs": None if m is None else m["sgcs"],
                         "loss": None if m is None else r["sgcs"] - m["sgcs"]})
     result["generalisation"] = gen
+    result["targets"] = _targets(result)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o)))
     out.with_suffix(".md").write_text(_markdown(result))

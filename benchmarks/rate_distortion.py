@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _common import codebook_usage as _codebook_usage  # noqa: E402
 from _common import environment  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
@@ -35,22 +36,13 @@ PAPER = {"diffusion (Kim et al.)": {64: -5.98, 128: -9.02, 256: -10.26}}
 
 
 def codebook_usage(model, test, n: int) -> dict:
-    """How much of the VQ capacity the encoder uses: index entropy vs log2(Nv), latent vs codeword RMS."""
-    import keras
+    """:func:`_common.codebook_usage` on the first ``n`` test samples."""
     import numpy as np
-    import torch
 
     from sionna_csifb.training import packed_batch
 
     b = test.arrays(np.arange(min(n, len(test))))
-    with torch.no_grad():
-        lat = model.encode_latent(packed_batch(model, b, test.scenario)["x"])
-        idx = keras.ops.convert_to_numpy(model.vq.nearest(lat)).ravel()
-    p = np.bincount(idx, minlength=model.vq.num_codewords) / idx.size
-    ent = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
-    cb = keras.ops.convert_to_numpy(model.vq.codebook)
-    return {"usage": p.tolist(), "index_entropy_bits": ent, "bits_per_index": model.bits_per_index,
-            "latent_rms": float(lat.pow(2).mean().sqrt()), "codeword_rms": float(np.sqrt((cb ** 2).mean()))}
+    return _codebook_usage(model, packed_batch(model, b, test.scenario)["x"])
 
 
 def denoiser_nmse(model, test, n: int, task: str, seed: int = 0) -> dict:

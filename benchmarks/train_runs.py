@@ -78,14 +78,20 @@ PLANS: dict[str, dict[str, tuple]] = {
         "csinetplus-64": ("jscc", "small", 64, False, 1500, 64, [*_REC, "--architecture", "csinetplus",
                                                                   "--refinement", "none"]),
         # learned eigenvector feedback (issue 9) at eType II's pc1/pc3/pc6 payloads on 1e5 UMa
-        # drops, with UL side information at pc3, and for generalisation: trained on UMi alone and
-        # on a mix of UMa, UMi and the realistic CDL-C
+        # drops, with UL side information at pc3, and for generalisation: trained on UMi alone, on the
+        # realistic CDL-C alone and on a mix of UMa, UMi and the realistic CDL-C
         **{f"eigen-{b}": ("csinet", "small", b, False, 4000, 128, [*_EIG, "--train", "uma_train100k.h5"])
            for b in (65, 118, 286)},
         **{f"eigen-{b}-si": ("csinet", "small", b, True, 4000, 128, [*_EIG, "--train", "uma_train100k.h5"])
            for b in (65, 118)},
         "eigen-118-umi": ("csinet", "small", 118, False, 2000, 128, [*_EIG, "--train", "umi_train40k.h5",
                                                                       "--test", "umi_test.h5"]),
+        "eigen-118-cdl": ("csinet", "small", 118, False, 2000, 128, [
+            *_EIG, "--train", "realistic-cdl-c_train40k.h5", "--test", "realistic-cdl-c_test.h5"]),
+        # the diffusion codec on UMa with the usage-balanced VQ (sizes.CODEBOOK_BALANCE), without
+        # side information, against CsiNet without it at 126 b, on the same 1e5 drops
+        "diffusion-128-nosi": (*_DIFF, 128, False, 1000, 64, [*_REC, "--train", "uma_train100k.h5"]),
+        "csinet-126-nosi": ("csinet", "small", 126, False, 2000, 64, [*_REC, "--train", "uma_train100k.h5"]),
         "eigen-118-mix": ("csinet", "small", 118, False, 2000, 128, [
             *_EIG, "--train", "uma_train100k.h5", "umi_train40k.h5", "realistic-cdl-c_train40k.h5"]),
     },

@@ -97,6 +97,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--codebook-weight", type=float, default=None,
                    help="diffusion only: eta, the weight of the VQ codebook/commitment loss (default: the size "
                         "preset's, 0.25; the paper's value is 4.5e-4)")
+    t.add_argument("--codebook-balance", type=float, default=None,
+                   help="diffusion only: weight of the VQ usage-balance term (default: the size preset's, 1.0; "
+                        "0 is the paper's loss)")
     t.add_argument("--min-loss-weight", type=float, default=None,
                    help="diffusion only: floor of the eq. (7) step weight alpha_bar/(1-alpha_bar) (default: the size "
                         "preset's, 1.0; the paper has none)")
@@ -200,7 +203,7 @@ def _train(args) -> int:
             mcfg["refinement"] = None
     mcfg.update(csi_format(scen))
     # model-specific flags: each applies to one model class
-    only = {"codebook_weight": "diffusion", "min_loss_weight": "diffusion", "entropy_model": "entropy",
+    only = {"codebook_weight": "diffusion", "min_loss_weight": "diffusion", "codebook_balance": "diffusion", "entropy_model": "entropy",
             "encoder": "entropy", "companding": "entropy", "rate_weight": "entropy", "sgcs_weight": "entropy",
             "symbols": "jscc", "architecture": "jscc", "refinement": "jscc", "refine_steps": "jscc",
             "bits_per_value": ("csinet", "entropy")}

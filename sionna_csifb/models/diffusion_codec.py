@@ -54,6 +54,9 @@ class DiffusionCodec(LearnedCodec):
         num_steps: int. Diffusion steps T (paper: 4).
         codebook_weight: float. eta in eq. (7) (paper: 4.5e-4).
         min_loss_weight: float. Floor of the eq. (7) step weight.
+        codebook_balance: float. Weight of the VQ's usage-balance term
+            (:class:`~sionna_csifb.quantization.vector.VectorQuantizer` ``balance_weight``; 0: the
+            paper's loss, whose indices carry far less entropy than the bits sent).
         seed: int or None.
         num_subcarriers: int or None. Subcarriers of the CSI (see :class:`LearnedCodec`).
         window_start: int. First kept delay tap of the crop.
@@ -74,8 +77,8 @@ class DiffusionCodec(LearnedCodec):
     def __init__(self, num_bits: int = 128, input_size=(32, 32), encoder_channels=(64, 128), cond_channels: int = 8,
                  unet_width: int = 64, unet_mults=(1, 2, 3, 4), attention_levels=None, side_info: bool = True,
                  num_steps: int = 4,
-                 codebook_weight: float = 4.5e-4, min_loss_weight: float = 0.1, seed: int | None = None,
-                 num_subcarriers: int | None = None, window_start: int = 0, **kwargs) -> None:
+                 codebook_weight: float = 4.5e-4, min_loss_weight: float = 0.1, codebook_balance: float = 0.0,
+                 seed: int | None = None, num_subcarriers: int | None = None, window_start: int = 0, **kwargs) -> None:
         super().__init__(num_subcarriers=num_subcarriers, window_start=window_start, **kwargs)
         self.num_bits = check_positive_int(num_bits, "num_bits")
         self.input_size = tuple(check_positive_int(s, "input_size") for s in input_size)
@@ -96,10 +99,11 @@ class DiffusionCodec(LearnedCodec):
         self.num_steps = check_positive_int(num_steps, "num_steps")
         self.codebook_weight = float(codebook_weight)
         self.min_loss_weight = float(min_loss_weight)
+        self.codebook_balance = float(codebook_balance)
         self.seed = seed
         c1, c2 = self.encoder_channels
         self.enc = [ResnetBlock(c1), Downsample(c1), ResnetBlock(c1), Downsample(c2)]
-        self.vq = VectorQuantizer(2 ** self.bits_per_index, c2, seed=seed)
+        self.vq = VectorQuantizer(2 ** self.bits_per_index, c2, seed=seed, balance_weight=self.codebook_balance)
         self.dec = [ResnetBlock(c2), Upsample(c1), ResnetBlock(c1), Upsample(self.cond_channels)]
         self.unet = ConditionalUNet(self.unet_width, self.unet_mults, out_channels=2,
                                     attention_levels=self.attention_levels)
@@ -204,4 +208,5 @@ class DiffusionCodec(LearnedCodec):
                 "unet_width": self.unet_width, "unet_mults": list(self.unet_mults),
                 "attention_levels": self.attention_levels, "side_info": self.side_info,
                 "num_steps": self.num_steps, "codebook_weight": self.codebook_weight,
+                "codebook_balance": self.codebook_balance,
                 "min_loss_weight": self.min_loss_weight, "seed": self.seed}

@@ -36,6 +36,12 @@ CODEBOOK_WEIGHT = 0.25
 # UL side information, -2.50 vs -1.53 dB without.
 MIN_LOSS_WEIGHT = 1.0
 
+# Weight of the VQ's usage-balance term (VectorQuantizer ``balance_weight``; inside eta's term).
+# Without it the shipped models' indices carried 0.77 of 2 bits (128 b) and 0.30 of 1 bit
+# (64 b): the payload was mostly wasted. See the codebook table of
+# benchmarks/results/rate_distortion_uma.md.
+CODEBOOK_BALANCE = 1.0
+
 
 _ENTROPY = {
     # small: CsiNet's convolutions (trains on 2 CPU cores); paper: STQENet's attention encoder
@@ -68,7 +74,8 @@ def model_config(model: str, size: str, num_bits: int, side_info: bool = True,
                 "input_size": list(input_size), "side_info": side_info}
     if model == "diffusion":
         return {"num_bits": num_bits, "input_size": list(input_size), "side_info": side_info,
-                "codebook_weight": CODEBOOK_WEIGHT, "min_loss_weight": MIN_LOSS_WEIGHT, **_DIFFUSION[size]}
+                "codebook_weight": CODEBOOK_WEIGHT, "min_loss_weight": MIN_LOSS_WEIGHT,
+                "codebook_balance": CODEBOOK_BALANCE, **_DIFFUSION[size]}
     # CsiNet and CRNet are small networks at the papers' widths already: one size.
     return {"architecture": model, "num_bits": num_bits, "bits_per_value": 6, "input_size": list(input_size),
             "side_info": side_info}

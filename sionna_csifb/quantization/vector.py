@@ -40,13 +40,19 @@ def bits_to_indices(bits, bits_per_index: int):
 
 @keras.saving.register_keras_serializable(package="sionna_csifb")
 class VectorQuantizer(layers.Layer):
-    """Nearest-codeword quantiser with a trainable codebook and straight-through gradient.
+    r"""Nearest-codeword quantiser with a trainable codebook and straight-through gradient.
 
     Args:
         num_codewords: int. Codebook size Nv (a power of two, so indices fill whole bits).
         codeword_dim: int. Size of each codeword N_Ebd (the latent's channel count).
         dead_threshold: float. During training, codewords chosen less often than this
             fraction of the uniform rate (running average) are restarted at random latents.
+        balance_weight: float. Weight of the usage-balance term added to the loss during
+            training, $1 - H(\bar p)/\log N_v$, with $\bar p$ the batch mean of the soft
+            assignments $\mathrm{softmax}(-\lVert c_n - e_i\rVert^2/\tau)$ ($\tau$ the mean spread
+            of the distances, no gradient): 0 when every codeword is used equally often. Its
+            gradient moves the codewords (and the encoder) so that the index entropy approaches
+            the bits sent (0: off, the paper's loss).
         seed: int or None.
 
     Call arguments:
@@ -55,7 +61,8 @@ class VectorQuantizer(layers.Layer):
 
     Returns:
         dict: ``"z_hat"`` (same shape as ``c``, straight-through), ``"indices"``
-        `[batch, ...]` int32, ``"loss"`` scalar codebook + commitment loss (eq. 2).
+        `[batch, ...]` int32, ``"loss"`` scalar codebook + commitment loss (eq. 2) (+ the
+        weighted balance term when training), ``"balance"`` the balance term (0 when not training).
 
     Examples:
         >>> vq = VectorQuantizer(4, 3, seed=0)
@@ -65,13 +72,16 @@ class VectorQuantizer(layers.Layer):
     """
 
     def __init__(self, num_codewords: int, codeword_dim: int, dead_threshold: float = 0.03,
-                 seed: int | None = None, **kwargs) -> None:
+                 seed: int | None = None, balance_weight: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.num_codewords = check_positive_int(num_codewords, "num_codewords")
         if self.num_codewords & (self.num_codewords - 1):
             raise ValueError(f"`num_codewords` must be a power of two, got {num_codewords}.")
         self.codeword_dim = check_positive_int(codeword_dim, "codeword_dim")
         self.dead_threshold = float(dead_threshold)
+        self.balance_weight = float(balance_weight)
+        if not math.isfinite(self.balance_weight) or self.balance_weight < 0:
+            raise ValueError(f"`balance_weight` must be >= 0, got {balance_weight}.")
         self.seed = seed
         self._seed_gen = keras.random.SeedGenerator(seed)
 
@@ -103,9 +113,10 @@ class VectorQuantizer(layers.Layer):
         self._ensure_built()
         return ops.take(self.codebook, ops.cast(indices, "int32"), axis=0)
 
-    def _distances(self, flat):
-        return (ops.sum(flat ** 2, axis=1, keepdims=True) - 2 * ops.matmul(flat, ops.transpose(self.codebook))
-                + ops.sum(self.codebook ** 2, axis=1)[None, :])
+    def _distances(self, flat, codebook=None):
+        cb = self.codebook if codebook is None else codebook
+        return (ops.sum(flat ** 2, axis=1, keepdims=True) - 2 * ops.matmul(flat, ops.transpose(cb))
+                + ops.sum(cb ** 2, axis=1)[None, :])
 
     def _index_bits(self):
         """`[num_codewords, bits_per_index]` float: the bits of every index, MSB first."""
@@ -139,9 +150,23 @@ class VectorQuantizer(layers.Layer):
         idx = self.nearest(c)
         e = self.lookup(idx)
         loss = ops.mean((ops.stop_gradient(c) - e) ** 2) + ops.mean((c - ops.stop_gradient(e)) ** 2)
+        balance = ops.zeros(())
         if training:
+            if self.balance_weight > 0 and self.num_codewords > 1:
+                balance = self.balance(c)
+                loss = loss + self.balance_weight * balance
             self._update_usage(c, idx)
-        return {"z_hat": c + ops.stop_gradient(e - c), "indices": idx, "loss": loss}
+        return {"z_hat": c + ops.stop_gradient(e - c), "indices": idx, "loss": loss, "balance": balance}
+
+    def balance(self, c):
+        """Usage-balance term of a batch: 1 - H(mean soft assignment) / log(num_codewords), in [0, 1]."""
+        self._ensure_built()
+        # (on a copy of the codebook: the restart assigns it in place before the backward pass)
+        d = self._distances(ops.reshape(c, (-1, self.codeword_dim)), self.codebook + 0.0)
+        tau = ops.stop_gradient(ops.mean(ops.abs(d - ops.mean(d, axis=1, keepdims=True)))) + 1e-6
+        q = ops.mean(ops.softmax(-d / tau, axis=-1), axis=0)
+        marginal = -ops.sum(q * ops.log(q + 1e-12))
+        return 1.0 - marginal / math.log(self.num_codewords)
 
     def _update_usage(self, c, idx):
         counts = ops.sum(ops.one_hot(ops.reshape(idx, (-1,)), self.num_codewords), axis=0)
@@ -158,6 +183,6 @@ class VectorQuantizer(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_codewords": self.num_codewords, "codeword_dim": self.codeword_dim,
-                "dead_threshold": self.dead_threshold, "seed": self.seed}
+                "dead_threshold": self.dead_threshold, "seed": self.seed, "balance_weight": self.balance_weight}
 
 

@@ -70,7 +70,34 @@ class TestVectorQuantizer:
         cb = keras.ops.convert_to_numpy(vq.codebook)
         assert np.abs(cb).max() < 5, cb  # the far-away codewords were moved onto the data
 
+    @pytest.mark.parametrize("weight", [0.0, 1.0])
+    def test_balance_term_spreads_the_encoder_latents_over_the_codebook(self, weight):
+        """90% of the latents start at one of two codewords: with the balance term, gradient
+        steps on the codebook and the latents (what the encoder sees) bring the index entropy
+        near the bit sent; without it the usage stays as it was."""
+        vq = VectorQuantizer(2, 2, seed=0, balance_weight=weight)
+        vq.build((None, 2))
+        vq.codebook.assign(np.array([[-1, 0], [1, 0]], dtype="float32"))
+        g = torch.Generator().manual_seed(0)
+        c0 = torch.randn(512, 2, generator=g) * 0.5 + torch.tensor([-1.0, 0.0])
+        c0[:51] += torch.tensor([2.0, 0.0])
+        c = c0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([vq.codebook.value, c], lr=0.05)
+        for _ in range(300):
+            opt.zero_grad()
+            vq(c, training=True)["loss"].backward()
+            opt.step()
+        p = np.bincount(keras.ops.convert_to_numpy(vq.nearest(c)).ravel(), minlength=2) / 512
+        entropy = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
+        if weight:
+            assert entropy > 0.95 and float(vq.balance(c)) < 0.05
+        else:
+            assert entropy < 0.6  # the paper's loss leaves the usage as it found it
+        assert float(vq(c)["balance"]) == 0.0  # (the term is a training loss only)
+
     def test_bad_arguments(self):
+        with pytest.raises(ValueError, match="balance_weight"):
+            VectorQuantizer(4, 2, balance_weight=-1.0)
         with pytest.raises(ValueError, match="power of two"):
             VectorQuantizer(6, 2)
         with pytest.raises(ValueError, match="codeword_dim"):

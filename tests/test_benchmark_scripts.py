@@ -1,0 +1,55 @@
+"""The learned-feedback benchmark end to end on tiny runs: every family it reads, the targets,
+the codebook use and the out-of-distribution marks land in its JSON and Markdown."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sionna_csifb.cli import main as csifb
+from sionna_csifb.csi.scenario import get_scenario
+from sionna_csifb.data.hdf5 import generate_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lf")
+    sc = get_scenario("cpu-small")
+    train = generate_dataset(d / "data" / "train.h5", sc, 32, seed=1, progress=False)
+    generate_dataset(d / "data" / "cpu-small_test.h5", sc, 24, seed=2, progress=False)
+    other = get_scenario("cpu-small", ul_phases="independent")
+    generate_dataset(d / "data" / f"{other.name}_test.h5", other, 16, seed=3, progress=False)
+    base = ["--train", str(train), "--test", str(d / "data" / "cpu-small_test.h5"), "--steps", "2",
+            "--batch-size", "8", "--task", "reconstruction", "--no-side-info", "--no-progress"]
+    runs = {"eigen-20": ["--model", "csinet", "--architecture", "eigen", "--bits", "20", "--bits-per-value", "3"],
+            "csinet-24": ["--model", "csinet", "--bits", "24"],
+            "diffusion-16": ["--model", "diffusion", "--size", "small", "--bits", "16"]}
+    for name, flags in runs.items():
+        assert csifb(["train", *flags, *base, "--out", str(d / "runs" / "cpu-small" / name)]) == 0
+    return d, other
+
+
+def test_learned_feedback_benchmark(tiny, tmp_path):
+    d, other = tiny
+    out = tmp_path / "lf.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "learned_feedback.py"), "--plan", "cpu-small",
+                        "--runs", str(d / "runs"), "--data", str(d / "data"), "--ood", other.name,
+                        "--out", str(out), "--plot", str(tmp_path / "lf.png"), "--samples", "16"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    rows = {row["name"]: row for row in res["test_sets"]["cpu-small"]["rows"]}
+    assert {"etype2-pc1", "type1-wb", "eigen-20", "csinet-24", "diffusion-16"} <= set(rows)
+    assert rows["eigen-20"]["mean_bits"] == 20 and 0 <= rows["eigen-20"]["sgcs"] <= 1
+    assert 0 <= rows["diffusion-16"]["codebook"]["index_entropy_fraction"] <= 1
+    assert all(row["ood"] for row in res["test_sets"][other.name]["rows"] if "trained_on" in row)
+    t = res["targets"]
+    assert set(t["sgcs_vs_etype2"]) == {"etype2-pc1", "etype2-pc3", "etype2-pc6"}
+    assert "diffusion-16" in t["codebook"]
+    assert t["diffusion_vs_csinet_nosi"] and t["diffusion_vs_csinet_nosi"][0]["csinet"] == "csinet-24"
+    md = out.with_suffix(".md").read_text()
+    assert "(OOD)" in md and "VQ codebook use" in md and (tmp_path / "lf.png").exists()
