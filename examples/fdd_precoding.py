@@ -93,7 +93,8 @@ def _family(row) -> str:
         return "3GPP Type I"
     if name.startswith("etype2"):
         return "3GPP eType II"
-    kind = name.split("-")[0]
+    parts = name.split("-")
+    kind = parts[0] + (" + UL SI" if "si" in parts else "")
     return f"learned: {kind}" + (" (OOD)" if row.get("out_of_distribution") else "")
 
 
