@@ -248,6 +248,8 @@ def _train(args) -> int:
     if steps is not None:
         metrics["num_inference_steps"] = steps
 
+    if mcfg.get("architecture") == "eigen":  # its defaults too, so a later default cannot change the weights' model
+        mcfg.update({k: model.get_config()[k] for k in ("num_subbands", "hidden_width", "beam_oversampling")})
     result = {"model": args.model, "size": args.size, "model_config": mcfg,
               "training_config": tcfg if isinstance(tcfg, dict) else tcfg.__dict__,
               "scenario": test_ds.scenario.to_dict(),
