@@ -37,9 +37,9 @@ CODEBOOK_WEIGHT = 0.25
 MIN_LOSS_WEIGHT = 1.0
 
 # Weight of the VQ's usage-balance term (VectorQuantizer ``balance_weight``; inside eta's term).
-# Without it the shipped models' indices carried 0.77 of 2 bits (128 b) and 0.30 of 1 bit
-# (64 b): the payload was mostly wasted. See the codebook table of
-# benchmarks/results/rate_distortion_uma.md.
+# Without it the shipped paper-cdl-c models' indices carry 0.77 of 2 bits (128 b) and 0.30 of
+# 1 bit (64 b) (benchmarks/results/rate_distortion_paper-cdl-c.md): the payload was mostly
+# wasted. With it: the codebook table of benchmarks/results/learned_feedback_uma.md.
 CODEBOOK_BALANCE = 1.0
 
 
