@@ -86,6 +86,16 @@ def compare_learned(rows, ts: str) -> list[dict]:
     return out
 
 
+def _pct(row, key) -> str:
+    """Throughput in % of perfect CSI, '-' without a perfect-CSI row."""
+    v = row["percent_of_perfect"][key]
+    return "-" if v is None else f"{v:.1f}"
+
+
+def _bits(v) -> str:
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
+
+
 def _family(row) -> str:
     """Curve label of a row in the payload plot."""
     name = row["scheme"]
@@ -254,18 +264,29 @@ def main(argv=None) -> int:
           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         su, mu = r["snr"][ts]["su_mrt"]["throughput_mbps"], r["snr"][ts]["mu_rzf"]["throughput_mbps"]
-        pct = lambda v, k: 100 * v / ref["snr"][ts][k]["throughput_mbps"] if ref else float("nan")  # noqa: E731
+        pct = lambda v, k: 100 * v / ref["snr"][ts][k]["throughput_mbps"] if ref else None  # noqa: E731
         r["percent_of_perfect"] = {"su_mrt": pct(su, "su_mrt"), "mu_rzf": pct(mu, "mu_rzf")}
         var = "~" if r.get("variable_length") else ""  # variable-length reports: the means
         bits = "-" if r["payload_bits"] is None else f"{var}{r['payload_bits']:.0f}"
         res = "-" if r["uplink_res"] is None else f"{var}{r['uplink_res']:.0f}"
         label = r["scheme"] + (" [OOD]" if r["out_of_distribution"] else "")
         print(f"{label:28s} {bits:>6s} {res:>6s} {r['nmse_db']:8.2f} {r['sgcs']:6.3f} {r['bf_gain_db']:6.2f} "
-              f"{su:8.1f} {mu:8.1f} {r['percent_of_perfect']['su_mrt']:6.1f} {r['percent_of_perfect']['mu_rzf']:6.1f}")
+              f"{su:8.1f} {mu:8.1f} {_pct(r, 'su_mrt'):>6s} {_pct(r, 'mu_rzf'):>6s}")
         nm = "-" if not math.isfinite(r["nmse_db"]) else f"{r['nmse_db']:.2f}"
         name_md = f"`{r['scheme']}`" + (" (out of distribution)" if r["out_of_distribution"] else "")
         md.append(f"| {name_md} | {bits} | {res} | {nm} | {r['sgcs']:.3f} | {r['bf_gain_db']:.2f} | {su:.1f} | "
-                  f"{mu:.1f} | {r['percent_of_perfect']['su_mrt']:.1f} | {r['percent_of_perfect']['mu_rzf']:.1f} |")
+                  f"{mu:.1f} | {_pct(r, 'su_mrt')} | {_pct(r, 'mu_rzf')} |")
+    if len(snrs) > 1:  # throughput at every DL SNR
+        md += ["", "Throughput at every DL SNR (Mbit/s, SU-MRT / MU-RZF):", "",
+               "| scheme | bits | " + " | ".join(f"{float(s):g} dB" for s in snrs) + " |",
+               "|---|---|" + "---|" * len(snrs)]
+        for r in rows:
+            var = "~" if r.get("variable_length") else ""
+            bits = "-" if r["payload_bits"] is None else f"{var}{r['payload_bits']:.0f}"
+            cells = [f"{r['snr'][str(float(s))]['su_mrt']['throughput_mbps']:.1f} / "
+                     f"{r['snr'][str(float(s))]['mu_rzf']['throughput_mbps']:.1f}" for s in snrs]
+            md.append(f"| `{r['scheme']}`{' (OOD)' if r['out_of_distribution'] else ''} | {bits} | "
+                      + " | ".join(cells) + " |")
     for r in rows:
         if r.get("variable_length"):
             print(f"~ {r['scheme']}: variable-length reports, mean {r['payload_bits']:.1f} bits (95th percentile "
@@ -292,7 +313,7 @@ def main(argv=None) -> int:
         md += ["", caveat]
     comparisons = compare_learned(rows, ts)
     for c in comparisons:
-        line = (f"{c['learned']} ({c['learned_bits']} b) vs {c['codebook']} ({c['codebook_bits']} b): "
+        line = (f"{c['learned']} ({_bits(c['learned_bits'])} b) vs {c['codebook']} ({_bits(c['codebook_bits'])} b): "
                 f"SGCS {c['learned_sgcs']:.3f} vs {c['codebook_sgcs']:.3f}, MU {c['learned_mu_mbps']:.1f} vs "
                 f"{c['codebook_mu_mbps']:.1f} Mbit/s -> {'beats' if c['beats_in_sgcs_and_mu'] else 'does NOT beat'} it")
         print(line)
