@@ -91,6 +91,9 @@ PLANS: dict[str, dict[str, tuple]] = {
         # the diffusion codec on UMa with the usage-balanced VQ (sizes.CODEBOOK_BALANCE), without
         # side information, against CsiNet without it at 126 b, on the same 1e5 drops
         "diffusion-128-nosi": (*_DIFF, 128, False, 1000, 64, [*_REC, "--train", "uma_train100k.h5"]),
+        # A/B of the VQ usage-balance term (diffusion-128-nosi's loss rose after step 500)
+        **{f"diffusion-128-nosi-balance{b:g}": (*_DIFF, 128, False, 800, 64, [
+            *_REC, "--train", "uma_train100k.h5", "--codebook-balance", str(b)]) for b in (0.0, 1.0)},
         "csinet-126-nosi": ("csinet", "small", 126, False, 2000, 64, [*_REC, "--train", "uma_train100k.h5"]),
         "eigen-118-mix": ("csinet", "small", 118, False, 2000, 128, [
             *_EIG, "--train", "uma_train100k.h5", "umi_train40k.h5", "realistic-cdl-c_train40k.h5"]),
