@@ -100,8 +100,9 @@ def codebook_usage(model, x_packed) -> dict:
             "latent_rms": float(lat.pow(2).mean().sqrt()), "codeword_rms": float(np.sqrt((cb ** 2).mean()))}
 
 
-def eval_codec(model, x, batch: int = 500) -> dict:
-    """Through the real payload: compress -> decompress, timed."""
+def eval_codec(model, x, batch: int = 500, side_info=None) -> dict:
+    """Through the real payload: compress -> decompress (with the UL CSI ``side_info`` for a model
+    that uses it), timed."""
     import torch
 
     est, lengths, t_enc, t_dec, est_bits, info_bits = [], [], 0.0, 0.0, [], []
@@ -113,7 +114,8 @@ def eval_codec(model, x, batch: int = 500) -> dict:
             p = model.compress(h)
             t_enc += time.perf_counter() - t0
             t0 = time.perf_counter()
-            est.append(torch.as_tensor(model.decompress(p)))
+            y = side_info[lo:lo + batch] if getattr(model, "side_info", False) else None
+            est.append(torch.as_tensor(model.decompress(p, y)))
             t_dec += time.perf_counter() - t0
             if variable:
                 lengths.append(p.num_bits)

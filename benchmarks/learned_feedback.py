@@ -52,8 +52,9 @@ def _test_csi(path: Path, samples: int):
     from sionna_csifb.training import batch_to_csi
 
     ds = CSIDataset(path)
-    x = torch.cat([batch_to_csi(b, ds.scenario)["x"] for b in ds.batches(500, shuffle=False, real=False)])[:samples]
-    return ds, x / x.abs().pow(2).mean(dim=(1, 2), keepdim=True).sqrt()
+    c = [batch_to_csi(b, ds.scenario) for b in ds.batches(500, shuffle=False, real=False)]
+    x, y = (torch.cat([b[k] for b in c])[:samples] for k in ("x", "y"))
+    return ds, x / x.abs().pow(2).mean(dim=(1, 2), keepdim=True).sqrt(), y
 
 
 def _nearest(bits: float, refs: list[dict], slack: float = 10.0) -> dict | None:
@@ -214,7 +215,7 @@ def main(argv=None) -> int:
     result = {"environment": environment(), "plan": args.plan, "command": "python " + " ".join(sys.argv),
               "task": "reconstruction of the measured DL CSI, SGCS per subcarrier", "test_sets": {}}
     for preset in [args.plan, *args.ood]:
-        ds, x = _test_csi(args.data / f"{preset}_test.h5", args.samples)
+        ds, x, y = _test_csi(args.data / f"{preset}_test.h5", args.samples)
         rows = []
         for name in CODEBOOKS:
             s = get_scheme(name, **scheme_overrides(name, x.shape[1]))
@@ -229,7 +230,7 @@ def main(argv=None) -> int:
             trained = _trained_on(res)
             row = {"name": run.name, "family": _family(res), "model_config": res["model_config"],
                    "trained_on": trained, "ood": ds.scenario.name not in trained, "steps": res["steps"],
-                   "train_samples": res["train_data"]["num_samples"], **eval_codec(model, x)}
+                   "train_samples": res["train_data"]["num_samples"], **eval_codec(model, x, side_info=y)}
             if hasattr(model, "vq"):  # VQ models: how much of each index's bits the indices carry
                 row["codebook"] = codebook_usage(model, model.pack(x[:1000])[0])
             ref = _nearest(row["mean_bits"], refs)

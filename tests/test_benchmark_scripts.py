@@ -24,10 +24,11 @@ def tiny(tmp_path_factory):
     other = get_scenario("cpu-small", ul_phases="independent")
     generate_dataset(d / "data" / f"{other.name}_test.h5", other, 16, seed=3, progress=False)
     base = ["--train", str(train), "--test", str(d / "data" / "cpu-small_test.h5"), "--steps", "2",
-            "--batch-size", "8", "--task", "reconstruction", "--no-side-info", "--no-progress"]
-    runs = {"eigen-20": ["--model", "csinet", "--architecture", "eigen", "--bits", "20", "--bits-per-value", "3"],
-            "csinet-24": ["--model", "csinet", "--bits", "24"],
-            "diffusion-16": ["--model", "diffusion", "--size", "small", "--bits", "16"]}
+            "--batch-size", "8", "--task", "reconstruction", "--no-progress"]
+    eigen = ["--model", "csinet", "--architecture", "eigen", "--bits", "20", "--bits-per-value", "3"]
+    runs = {"eigen-20": [*eigen, "--no-side-info"], "eigen-20-si": eigen,  # (the UL CSI at the decoder)
+            "csinet-24": ["--model", "csinet", "--bits", "24", "--no-side-info"],
+            "diffusion-16": ["--model", "diffusion", "--size", "small", "--bits", "16", "--no-side-info"]}
     for name, flags in runs.items():
         assert csifb(["train", *flags, *base, "--out", str(d / "runs" / "cpu-small" / name)]) == 0
     return d, other
@@ -43,7 +44,8 @@ def test_learned_feedback_benchmark(tiny, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(out.read_text())
     rows = {row["name"]: row for row in res["test_sets"]["cpu-small"]["rows"]}
-    assert {"etype2-pc1", "type1-wb", "eigen-20", "csinet-24", "diffusion-16"} <= set(rows)
+    assert {"etype2-pc1", "type1-wb", "eigen-20", "eigen-20-si", "csinet-24", "diffusion-16"} <= set(rows)
+    assert rows["eigen-20-si"]["family"].endswith("+ UL SI")
     assert rows["eigen-20"]["mean_bits"] == 20 and 0 <= rows["eigen-20"]["sgcs"] <= 1
     assert 0 <= rows["diffusion-16"]["codebook"]["index_entropy_fraction"] <= 1
     assert all(row["ood"] for row in res["test_sets"][other.name]["rows"] if "trained_on" in row)
