@@ -40,6 +40,8 @@ def _family(res: dict) -> str:
     si = " + UL SI" if cfg.get("side_info") else ""
     if res["model"] == "diffusion":
         return "VQ-diffusion (angular-delay)" + si
+    if cfg.get("architecture") == "eigen" and cfg.get("kept_beams"):
+        return "eigen (learned, L strongest beams)" + si
     if cfg.get("architecture") == "eigen":
         return "eigen (learned, subband eigenvectors)" + si
     return "uniform 6-bit (angular-delay CsiNet)" + si

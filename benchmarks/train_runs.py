@@ -84,6 +84,10 @@ PLANS: dict[str, dict[str, tuple]] = {
            for b in (65, 118, 286)},
         **{f"eigen-{b}-si": ("csinet", "small", b, True, 4000, 128, [*_EIG, "--train", "uma_train100k.h5"])
            for b in (65, 118)},
+        # the same with eType II's beam selection: the L strongest orthogonal beams' set is sent
+        # (combinatorial index) and only their coefficients are compressed
+        **{f"eigen-{b}-kb{k}": ("csinet", "small", b, False, 4000, 128, [
+            *_EIG, "--kept-beams", str(k), "--train", "uma_train100k.h5"]) for b, k in ((65, 4), (118, 8), (286, 12))},
         "eigen-118-umi": ("csinet", "small", 118, False, 2000, 128, [*_EIG, "--train", "umi_train40k.h5",
                                                                       "--test", "umi_test.h5"]),
         "eigen-118-cdl": ("csinet", "small", 118, False, 2000, 128, [
@@ -115,12 +119,13 @@ def data_paths(data: Path, plan: str) -> tuple[Path, Path]:
     return data / f"{plan}_train.h5", data / f"{plan}_test.h5"
 
 
-def ensure_data(data: Path, plan: str, files=()) -> None:
-    """Generate the plan's train/test files and the named ``DATA_FILES`` (``csifb generate``
-    resumes an interrupted file and leaves a complete one alone)."""
+def ensure_data(data: Path, plan: str, files=(), default_train: bool = True, default_test: bool = True) -> None:
+    """Generate the plan's train/test files (where a run uses them) and the named ``DATA_FILES``
+    (``csifb generate`` resumes an interrupted file and leaves a complete one alone)."""
     train, test = data_paths(data, plan)
     tr_seed, te_seed, tr_n, te_n = DATA.get(plan, (TRAIN_SEED, TEST_SEED, TRAIN_N, TEST_N))
-    jobs = [(train, plan, tr_n, tr_seed), (test, plan, te_n, te_seed)]
+    jobs = [(train, plan, tr_n, tr_seed)] if default_train else []
+    jobs += [(test, plan, te_n, te_seed)] if default_test else []
     jobs += [(data / f, *DATA_FILES[f]) for f in files]
     for path, preset, n, seed in jobs:
         subprocess.run([sys.executable, "-m", "sionna_csifb.cli", "generate", "--preset", preset, "--n", str(n),
@@ -179,7 +184,9 @@ def main() -> int:
         print("\n".join(" ".join(c) for c in cmds.values()))
         return 0
     ensure_data(args.data, args.plan, sorted({f for n in names for flag in ("--train", "--test")
-                                              for f in _files(plan[n][6], flag)}))
+                                              for f in _files(plan[n][6], flag)}),
+                default_train=any(not _files(plan[n][6], "--train") for n in names),
+                default_test=any(not _files(plan[n][6], "--test") for n in names))
     threads = str(max(1, (os.cpu_count() or 1) // args.jobs))
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads)}
 

@@ -29,3 +29,13 @@ def test_every_run_parses_as_csifb_train(plan, tmp_path):
         assert all(f in train_runs.DATA_FILES for f in named + train_runs._files(spec[6], "--test"))
         assert [Path(a).name for a in args.train] == (named or [f"{plan}_train.h5"])
         assert args.test.endswith(train_runs._files(spec[6], "--test")[0] if "--test" in spec[6] else f"{plan}_test.h5")
+
+
+def test_ensure_data_generates_only_the_files_the_runs_use(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(train_runs.subprocess, "run", lambda cmd, check: calls.append(cmd[cmd.index("--out") + 1]))
+    train_runs.ensure_data(tmp_path, "uma", ["uma_train100k.h5"], default_train=False, default_test=True)
+    assert [Path(c).name for c in calls] == ["uma_test.h5", "uma_train100k.h5"]
+    calls.clear()
+    train_runs.ensure_data(tmp_path, "uma", [])
+    assert [Path(c).name for c in calls] == ["uma_train.h5", "uma_test.h5"]

@@ -20,6 +20,7 @@ from keras import layers, ops
 
 from .._validation import check_choice, check_positive_int
 from ..layers.csi_packing import AngularDelayPacking, sgcs_parts
+from ..layers.beam_selection import BeamSelection
 from ..layers.subband_eigen import SubbandEigen
 from ..quantization.scalar import UniformQuantizer
 from ..quantization.vector import bits_to_indices, indices_to_bits
@@ -70,7 +71,7 @@ class QuantizedAutoencoder(LearnedCodec):
     def __init__(self, architecture: str = "csinet", num_bits: int = 128, bits_per_value: int = 6,
                  input_size=(32, 32), side_info: bool = True, num_subcarriers: int | None = None,
                  window_start: int = 0, num_subbands: int = 13, hidden_width: int = 512, beam_oversampling: int = 4,
-                 **kwargs) -> None:
+                 kept_beams: int = 0, **kwargs) -> None:
         super().__init__(num_subcarriers=num_subcarriers, window_start=window_start, **kwargs)
         self.architecture = check_choice(architecture, "architecture", ("csinet", "crnet", "eigen"))
         self.num_subbands = check_positive_int(num_subbands, "num_subbands")
@@ -78,12 +79,21 @@ class QuantizedAutoencoder(LearnedCodec):
         if not isinstance(beam_oversampling, int) or beam_oversampling < 0:
             raise ValueError(f"`beam_oversampling` must be an int >= 0, got {beam_oversampling!r}.")
         self.beam_oversampling = beam_oversampling
+        if not isinstance(kept_beams, int) or kept_beams < 0:
+            raise ValueError(f"`kept_beams` must be an int >= 0, got {kept_beams!r}.")
+        if kept_beams and architecture != "eigen":
+            raise ValueError("`kept_beams` applies to architecture 'eigen' only.")
+        self.kept_beams = kept_beams
         self.num_bits = check_positive_int(num_bits, "num_bits")
         self.bits_per_value = check_positive_int(bits_per_value, "bits_per_value")
         n_ant = check_positive_int(input_size[0], "input_size")
         self.beam_bits = ((beam_oversampling * n_ant - 1).bit_length()
                           if architecture == "eigen" and beam_oversampling else 0)
-        self.latent_dim = (self.num_bits - self.beam_bits) // self.bits_per_value
+        if kept_beams > n_ant:
+            raise ValueError(f"`kept_beams` must be <= input_size[0] ({n_ant}), got {kept_beams}.")
+        self.selection = BeamSelection(n_ant, kept_beams) if kept_beams else None
+        self.select_bits = self.selection.index_bits if kept_beams else 0
+        self.latent_dim = (self.num_bits - self.beam_bits - self.select_bits) // self.bits_per_value
         if self.latent_dim < 1:
             raise ValueError(f"`num_bits` must be >= bits_per_value ({bits_per_value}), got {num_bits}.")
         self.input_size = tuple(check_positive_int(s, "input_size") for s in input_size)
@@ -95,7 +105,7 @@ class QuantizedAutoencoder(LearnedCodec):
         if self.architecture == "eigen":
             self._make_encoder()
             self.dec_mlp = [layers.Dense(self.hidden_width, activation="gelu") for _ in range(2)]
-            self.dec_dense = layers.Dense(self.num_subbands * h * 2)
+            self.dec_dense = layers.Dense(self.num_subbands * (self.kept_beams or h) * 2)
             if self.side_info:
                 self.side_mlp = [layers.Dense(self.hidden_width, activation="gelu")]
         else:
@@ -141,8 +151,9 @@ class QuantizedAutoencoder(LearnedCodec):
 
     @property
     def payload_bits(self) -> int:
-        """Bits actually sent: latent_dim x bits_per_value (+ the centring beam of ``eigen``), <= num_bits."""
-        return self.latent_dim * self.bits_per_value + self.beam_bits
+        """Bits actually sent: latent_dim x bits_per_value (+ the centring beam and the kept beams'
+        index of ``eigen``), <= num_bits."""
+        return self.latent_dim * self.bits_per_value + self.beam_bits + self.select_bits
 
     def _check(self, x, name):
         if len(tuple(x.shape)) != 4 or tuple(x.shape)[1:] != (*self.input_size, 2):
@@ -158,14 +169,19 @@ class QuantizedAutoencoder(LearnedCodec):
         return self.enc_dense(ops.reshape(h, (ops.shape(x)[0], -1)))
 
     def _encode_eigen(self, x):
-        """``eigen``: packed CSI -> (latent, centring beam)."""
+        """``eigen``: packed CSI -> (latent, centring beam, kept beams or None)."""
         d, beam = self.eigen(x)
+        kept = None
+        if self.selection is not None:  # the kept beams' coefficients, and where they are
+            d, kept = self.selection(d)
         h = ops.reshape(d, (ops.shape(x)[0], -1))
+        if kept is not None:
+            h = ops.concatenate([h, self.selection.features(kept)], -1)
         for lyr in self.enc_mlp:
             h = lyr(h)
-        return self.enc_dense(h), beam
+        return self.enc_dense(h), beam, kept
 
-    def decode_latent(self, c, y=None, training=False, beam=None):
+    def decode_latent(self, c, y=None, training=False, beam=None, kept=None):
         b = ops.shape(c)[0]
         if self.side_info:
             if y is None:
@@ -173,6 +189,10 @@ class QuantizedAutoencoder(LearnedCodec):
             self._check(y, "y")
         if self.architecture == "eigen":
             h = c
+            if self.selection is not None:
+                if kept is None:
+                    raise ValueError("This model keeps a subset of the beams: pass them as `kept`.")
+                h = ops.concatenate([h, self.selection.features(kept)], -1)
             if self.side_info:  # the UL's subband eigenvectors: angles and delays, not phases
                 s = ops.reshape(self.eigen(y)[0], (b, -1))
                 for lyr in self.side_mlp:
@@ -180,7 +200,9 @@ class QuantizedAutoencoder(LearnedCodec):
                 h = ops.concatenate([h, s], -1)
             for lyr in self.dec_mlp:
                 h = lyr(h)
-            d = ops.reshape(self.dec_dense(h), (b, self.num_subbands, self.input_size[0], 2))
+            d = ops.reshape(self.dec_dense(h), (b, self.num_subbands, self.kept_beams or self.input_size[0], 2))
+            if kept is not None:
+                d = self.selection.scatter(d, kept)
             return d if beam is None else self.eigen.uncentre(d, beam)
         h = ops.reshape(self.dec_dense(c), (b, *self.input_size, 2))
         if self.architecture == "csinet":
@@ -216,12 +238,13 @@ class QuantizedAutoencoder(LearnedCodec):
     def forward_packed(self, x, y=None, training=False, channel=None, num_inference_steps=None):
         """Differentiable pass: tanh latent, uniform quantiser with straight-through gradient (or
         its bits, relaxed, through ``channel``), decoder."""
-        c, beam = self._encode_eigen(x) if self.architecture == "eigen" else (self.encode_latent(x, training), None)
+        c, beam, kept = (self._encode_eigen(x) if self.architecture == "eigen"
+                         else (self.encode_latent(x, training), None, None))
         if channel is None:
             c_hat = self.quantizer(c)["z_hat"]
         else:  # (eigen: the centring beam's bits are not sent through the hook)
             c_hat = self.quantizer.from_soft_bits(channel(self.quantizer.relaxed_bits(c)))
-        return {"x_hat": self.decode_latent(c_hat, y, training, beam=beam), "aux_loss": ops.zeros(())}
+        return {"x_hat": self.decode_latent(c_hat, y, training, beam=beam, kept=kept), "aux_loss": ops.zeros(())}
 
     def compress_packed(self, x):
         return self.encode_bits(x)
@@ -231,10 +254,13 @@ class QuantizedAutoencoder(LearnedCodec):
 
     def encode_bits(self, x):
         """Packed `[batch, H, W, 2]` -> bits `[batch, payload_bits]` int32 (``eigen``: the centring
-        beam's index first)."""
+        beam's index first, then the kept beams' combinatorial index)."""
         if self.architecture == "eigen":
-            c, beam = self._encode_eigen(x)
+            c, beam, kept = self._encode_eigen(x)
             bits = indices_to_bits(self.quantizer.indices(c), self.bits_per_value)
+            if self.select_bits:
+                bits = ops.concatenate([indices_to_bits(self.selection.index(kept)[:, None], self.select_bits),
+                                        bits], -1)
             if self.beam_bits:
                 bits = ops.concatenate([indices_to_bits(beam[:, None], self.beam_bits), bits], -1)
             return bits
@@ -250,10 +276,15 @@ class QuantizedAutoencoder(LearnedCodec):
             if eager_true(ops.any(beam >= self.eigen.num_beams)):
                 raise ValueError(f"corrupted report: centring beam index >= {self.eigen.num_beams}.")
             bits = bits[:, self.beam_bits:]
-        return self.decode_latent(self.quantizer.dequantize(bits_to_indices(bits, self.bits_per_value)), y, beam=beam)
+        kept = None
+        if self.select_bits:
+            kept = self.selection.unindex(bits_to_indices(bits[:, :self.select_bits], self.select_bits)[:, 0])
+            bits = bits[:, self.select_bits:]
+        return self.decode_latent(self.quantizer.dequantize(bits_to_indices(bits, self.bits_per_value)), y,
+                                  beam=beam, kept=kept)
 
     def get_config(self):
         return {**super().get_config(), "architecture": self.architecture, "num_bits": self.num_bits,
                 "bits_per_value": self.bits_per_value, "input_size": list(self.input_size),
                 "side_info": self.side_info, "num_subbands": self.num_subbands, "hidden_width": self.hidden_width,
-                "beam_oversampling": self.beam_oversampling}
+                "beam_oversampling": self.beam_oversampling, "kept_beams": self.kept_beams}

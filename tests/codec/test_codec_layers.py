@@ -31,7 +31,9 @@ def _models():
             DiffusionCodec(num_bits=8, input_size=(N, T), encoder_channels=(8, 8), cond_channels=4, unet_width=8,
                            unet_mults=(1, 2), num_subcarriers=F, window_start=-2, seed=0),
             QuantizedAutoencoder("eigen", num_bits=29, bits_per_value=4, input_size=(N, T), num_subcarriers=F,
-                                 num_subbands=3, hidden_width=16)]
+                                 num_subbands=3, hidden_width=16),
+            QuantizedAutoencoder("eigen", num_bits=29, bits_per_value=4, input_size=(N, T), num_subcarriers=F,
+                                 num_subbands=3, hidden_width=16, kept_beams=3)]
 
 
 def _side(m, h):
@@ -53,7 +55,7 @@ def test_packing_matches_numpy_fft():
     np.testing.assert_allclose(_np(p.unpack(x)), np.fft.fft2(full, norm="ortho"), atol=1e-5)
 
 
-@pytest.mark.parametrize("i", [0, 1, 2, 3])
+@pytest.mark.parametrize("i", [0, 1, 2, 3, 4])
 def test_compress_decompress_and_scale_invariance(i):
     m = _models()[i]
     h = _h(4)
@@ -68,7 +70,7 @@ def test_compress_decompress_and_scale_invariance(i):
     np.testing.assert_allclose(est2, est, atol=1e-4)
 
 
-@pytest.mark.parametrize("i", [0, 2, 3])
+@pytest.mark.parametrize("i", [0, 2, 3, 4])
 def test_call_equals_exact_path_and_identity_channel(i):
     """In inference mode, call() gives the estimate of decompress(compress(h)); through an identity
     bit channel (soft bits = hard bits) it gives the same again."""
@@ -176,3 +178,51 @@ def test_subband_eigen_centring_is_undone():
     u = _np(e.to_csi(e.uncentre(d, beam)))
     cos = np.abs((h.conj() * u).sum(1)) ** 2 / ((np.abs(h) ** 2).sum(1) * (np.abs(u) ** 2).sum(1))
     assert cos.min() > 0.999
+
+
+def test_beam_selection_keeps_the_strongest_beams_and_indexes_every_set():
+    """Bin 0 and the L - 1 strongest other beams are kept, in the canonical order; the
+    combinatorial index is a bijection onto [0, C(N - 1, L - 1)) and an index beyond raises."""
+    import math
+
+    from sionna_csifb.layers.beam_selection import BeamSelection
+
+    sel = BeamSelection(32, 5)
+    assert sel.index_bits == math.ceil(math.log2(math.comb(31, 4)))
+    rng = np.random.default_rng(0)
+    d = 0.01 * rng.standard_normal((64, 3, 32, 2)).astype("float32")
+    strong = np.stack([rng.choice(np.arange(1, 32), 4, replace=False) for _ in range(64)])
+    for b in range(64):
+        d[b, :, strong[b], 0] += 1.0 + np.arange(4)[:, None]
+    coef, beams = sel(keras.ops.convert_to_tensor(d))
+    beams = _np(beams)
+    assert (beams[:, 0] == 0).all()
+    assert [sorted(r[1:]) for r in beams.tolist()] == [sorted(r) for r in strong.tolist()]
+    dist = np.minimum(beams, 32 - beams) * 32 + beams
+    assert (np.diff(dist, axis=1) > 0).all()  # canonical order: circular distance from bin 0, then index
+    np.testing.assert_allclose(_np(coef), np.take_along_axis(d, beams[:, None, :, None], 2))
+    r = _np(sel.index(keras.ops.convert_to_tensor(beams)))
+    assert len(set(r.tolist())) == 64 and r.min() >= 0 and r.max() < math.comb(31, 4)
+    assert np.array_equal(_np(sel.unindex(keras.ops.convert_to_tensor(r))), beams)
+    every = np.arange(math.comb(8 - 1, 3))  # every set of a small one round-trips
+    small = BeamSelection(8, 4)
+    assert np.array_equal(_np(small.index(small.unindex(keras.ops.convert_to_tensor(every)))), every)
+    with pytest.raises(ValueError, match="corrupted report"):
+        sel.unindex(keras.ops.convert_to_tensor(np.array([math.comb(31, 4)], "int32")))
+    with pytest.raises(ValueError, match="num_kept"):
+        BeamSelection(8, 9)
+
+
+def test_eigen_kept_beams_report_layout_and_errors():
+    """The kept beams' index follows the centring beam; a corrupted index raises; kept_beams is for
+    eigen only."""
+    m = _models()[4]
+    assert m.payload_bits == m.beam_bits + m.select_bits + m.latent_dim * 4 <= 29 and m.select_bits == 5
+    bits = _np(m.compress(keras.ops.convert_to_tensor(_h(2))))
+    bits[:, m.beam_bits:m.beam_bits + m.select_bits] = 1  # 31 >= C(7, 2) = 21
+    with pytest.raises(ValueError, match="corrupted report"):
+        m.decompress(keras.ops.convert_to_tensor(bits), _h(2))
+    with pytest.raises(ValueError, match="eigen"):
+        QuantizedAutoencoder("csinet", num_bits=24, input_size=(N, T), num_subcarriers=F, kept_beams=2)
+    with pytest.raises(ValueError, match="kept_beams"):
+        QuantizedAutoencoder("eigen", num_bits=29, input_size=(N, T), num_subcarriers=F, kept_beams=9)
