@@ -137,7 +137,8 @@ def test_cli_trains_eigen_on_a_mix_of_scenarios(ds, tmp_path):
     assert [s["name"] for s in res["scenarios"]] == ["cpu-small", "cpu-small+custom"]
     assert res["train_data"]["num_samples"] == len(ds) + 32 and res["test_metrics"]["payload_bits"] == 20
     assert 0 <= res["test_metrics"]["sgcs"] <= 1
-    assert {"num_subbands": 13, "hidden_width": 512, "beam_oversampling": 4}.items() <= res["model_config"].items()
+    assert {"num_subbands": 13, "hidden_width": 512, "beam_oversampling": 4,
+            "kept_beams": 0}.items() <= res["model_config"].items()
     package_run(out, "mix", directory=tmp_path / "w")
     scheme = LearnedScheme("mix", directory=tmp_path / "w")
     assert scheme.trained_scenarios == ["cpu-small", "cpu-small+custom"]
