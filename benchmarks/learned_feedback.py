@@ -55,8 +55,9 @@ def _test_csi(path: Path, samples: int):
 
     ds = CSIDataset(path)
     c = [batch_to_csi(b, ds.scenario) for b in ds.batches(500, shuffle=False, real=False)]
-    x, y = (torch.cat([b[k] for b in c])[:samples] for k in ("x", "y"))
-    return ds, x / x.abs().pow(2).mean(dim=(1, 2), keepdim=True).sqrt(), y
+    x, y, z = (torch.cat([b[k] for b in c])[:samples] for k in ("x", "y", "z"))
+    s = x.abs().pow(2).mean(dim=(1, 2), keepdim=True).sqrt()
+    return ds, x / s, y, z / s
 
 
 def _nearest(bits: float, refs: list[dict], slack: float = 10.0) -> dict | None:
@@ -98,6 +99,36 @@ def _targets(result: dict) -> dict:
                 "diffusion": d["name"], "csinet": c["name"], "diffusion_nmse_db": d["nmse_db"],
                 "csinet_nmse_db": c["nmse_db"], "diffusion_sgcs": d["sgcs"], "csinet_sgcs": c["sgcs"],
                 "met": d["nmse_db"] < c["nmse_db"]})
+    return out
+
+
+def _prediction(x, y, z, ds, rows, models, predictors) -> dict:
+    """Prediction: SGCS against the DL CSI ``scenario.horizon`` after the UE measured it (what the
+    BS precodes on), for the measured CSI itself, eType II, the reconstruction models, and the
+    models trained to predict (``--task prediction``), with and without the UL CSI at the BS."""
+    import torch
+
+    from sionna_csifb.schemes.base import get_scheme, scheme_overrides
+
+    out = {"horizon_s": ds.scenario.horizon, "num_samples": len(x),
+           "rows": [{"name": "measured DL CSI, uncompressed", "mean_bits": None, **csi_metrics(z, x)}]}
+    for name in ("etype2-pc1", "etype2-pc3", "etype2-pc6"):
+        s = get_scheme(name, **scheme_overrides(name, x.shape[1]))
+        with torch.no_grad():
+            out["rows"].append({"name": name, "task": "reconstruction", "mean_bits": float(s.nominal_payload_bits),
+                                **csi_metrics(z, s.decode(s.encode(x)))})
+    for run, res in [*models, *predictors]:
+        if ds.scenario.name not in _trained_on(res) or res["model_config"].get("architecture") != "eigen":
+            continue
+        model, _, _ = load_run(run)
+        with torch.no_grad():
+            p = model.compress(x)
+            est = model.decompress(p, y if getattr(model, "side_info", False) else None)
+        out["rows"].append({"name": run.name, "task": res["training_config"]["task"],
+                            "side_info": bool(res["model_config"].get("side_info")),
+                            "mean_bits": float(p.shape[1]), **csi_metrics(z, est)})
+        print(f"[prediction] {run.name:30s} {out['rows'][-1]['mean_bits']:6.1f} b  SGCS vs future "
+              f"{out['rows'][-1]['sgcs']:.3f}", flush=True)
     return out
 
 
@@ -169,6 +200,17 @@ def _markdown(result: dict) -> str:
                 f"{r['codebook']['index_entropy_bits']:.2f} | {r['codebook']['index_entropy_fraction']:.0%} |"
                 for name, r in vq]
         out.append("")
+    if result.get("prediction"):
+        pr = result["prediction"]
+        out += [f"### Prediction: SGCS against the DL CSI {1e3 * pr['horizon_s']:g} ms after the UE measured it "
+                f"({pr['num_samples']} samples)", "",
+                "| scheme | trained for | UL CSI at the BS | bits | SGCS vs future CSI | NMSE (dB) |",
+                "|---|---|---|---|---|---|"]
+        for r in pr["rows"]:
+            out.append(f"| `{r['name']}` | {r.get('task', '-')} | {'yes' if r.get('side_info') else 'no'} | "
+                       f"{'-' if r['mean_bits'] is None else format(r['mean_bits'], '.0f')} | {r['sgcs']:.3f} | "
+                       f"{r['nmse_db']:.2f} |")
+        out.append("")
     if result.get("generalisation"):
         out += ["### Generalisation: SGCS of each model on each test set, and its loss against the model trained "
                 "on that test set's scenario", "",
@@ -208,16 +250,16 @@ def main(argv=None) -> int:
     runs += [p for p in args.extra_runs if (p / "result.json").exists()]
     if args.only:
         runs = [r for r in runs if args.only in r.name]
-    models = []
+    models, predictors = [], []
     for run in runs:
         res = json.loads((run / "result.json").read_text())
-        if res["model"] not in ("csinet", "entropy", "diffusion") or res["training_config"]["task"] != "reconstruction":
+        if res["model"] not in ("csinet", "entropy", "diffusion"):
             continue
-        models.append((run, res))
+        (models if res["training_config"]["task"] == "reconstruction" else predictors).append((run, res))
     result = {"environment": environment(), "plan": args.plan, "command": "python " + " ".join(sys.argv),
               "task": "reconstruction of the measured DL CSI, SGCS per subcarrier", "test_sets": {}}
     for preset in [args.plan, *args.ood]:
-        ds, x, y = _test_csi(args.data / f"{preset}_test.h5", args.samples)
+        ds, x, y, z = _test_csi(args.data / f"{preset}_test.h5", args.samples)
         rows = []
         for name in CODEBOOKS:
             s = get_scheme(name, **scheme_overrides(name, x.shape[1]))
@@ -241,6 +283,8 @@ def main(argv=None) -> int:
             rows.append(row)
             print(f"[{preset}] {run.name:30s} {row['mean_bits']:6.1f} b  SGCS {row['sgcs']:.3f}"
                   f"{'  OOD' if row['ood'] else ''}", flush=True)
+        if preset == args.plan and predictors:
+            result["prediction"] = _prediction(x, y, z, ds, rows, models, predictors)
         result["test_sets"][preset] = {"path": str(args.data / f"{preset}_test.h5"), "seed": ds.seed,
                                        "num_samples": len(x), "scenario": ds.scenario.to_dict(), "rows": rows}
     # generalisation: each learned model on each test set vs the model trained on that scenario alone

@@ -27,10 +27,13 @@ def tiny(tmp_path_factory):
             "--batch-size", "8", "--task", "reconstruction", "--no-progress"]
     eigen = ["--model", "csinet", "--architecture", "eigen", "--bits", "20", "--bits-per-value", "3"]
     runs = {"eigen-20": [*eigen, "--no-side-info"], "eigen-20-si": eigen,  # (the UL CSI at the decoder)
+            "eigen-20-kb2": [*eigen, "--no-side-info", "--kept-beams", "2"],
             "csinet-24": ["--model", "csinet", "--bits", "24", "--no-side-info"],
             "diffusion-16": ["--model", "diffusion", "--size", "small", "--bits", "16", "--no-side-info"]}
     for name, flags in runs.items():
         assert csifb(["train", *flags, *base, "--out", str(d / "runs" / "cpu-small" / name)]) == 0
+    for name, flags in {"eigen-20-pred": [*eigen, "--no-side-info"], "eigen-20-pred-si": eigen}.items():
+        assert csifb(["train", *flags, *base, "--task", "prediction", "--out", str(d / "runs" / "cpu-small" / name)]) == 0
     return d, other
 
 
@@ -46,6 +49,12 @@ def test_learned_feedback_benchmark(tiny, tmp_path):
     rows = {row["name"]: row for row in res["test_sets"]["cpu-small"]["rows"]}
     assert {"etype2-pc1", "type1-wb", "eigen-20", "eigen-20-si", "csinet-24", "diffusion-16"} <= set(rows)
     assert rows["eigen-20-si"]["family"].endswith("+ UL SI")
+    assert "L strongest beams" in rows["eigen-20-kb2"]["family"] and rows["eigen-20-kb2"]["mean_bits"] <= 20
+    assert "eigen-20-pred" not in rows  # prediction runs: only in the prediction table, against the future CSI
+    pred = {row["name"]: row for row in res["prediction"]["rows"]}
+    assert {"measured DL CSI, uncompressed", "etype2-pc3", "eigen-20", "eigen-20-pred", "eigen-20-pred-si"} <= set(pred)
+    assert pred["eigen-20-pred-si"]["side_info"] and pred["eigen-20-pred"]["task"] == "prediction"
+    assert all(0 <= row["sgcs"] <= 1 for row in pred.values())
     assert rows["eigen-20"]["mean_bits"] == 20 and 0 <= rows["eigen-20"]["sgcs"] <= 1
     assert 0 <= rows["diffusion-16"]["codebook"]["index_entropy_fraction"] <= 1
     assert all(row["ood"] for row in res["test_sets"][other.name]["rows"] if "trained_on" in row)
@@ -54,4 +63,4 @@ def test_learned_feedback_benchmark(tiny, tmp_path):
     assert "diffusion-16" in t["codebook"]
     assert t["diffusion_vs_csinet_nosi"] and t["diffusion_vs_csinet_nosi"][0]["csinet"] == "csinet-24"
     md = out.with_suffix(".md").read_text()
-    assert "(OOD)" in md and "VQ codebook use" in md and (tmp_path / "lf.png").exists()
+    assert "(OOD)" in md and "VQ codebook use" in md and "### Prediction" in md and (tmp_path / "lf.png").exists()
