@@ -55,6 +55,9 @@ def test_learned_feedback_benchmark(tiny, tmp_path):
     assert {"measured DL CSI, uncompressed", "etype2-pc3", "eigen-20", "eigen-20-pred", "eigen-20-pred-si"} <= set(pred)
     assert pred["eigen-20-pred-si"]["side_info"] and pred["eigen-20-pred"]["task"] == "prediction"
     assert all(0 <= row["sgcs"] <= 1 for row in pred.values())
+    bounds = {b["kept_beams"]: b["sgcs"] for b in res["bounds"]}
+    assert sorted(bounds) == [4, 8]  # cpu-small: 8 antennas, all of them and the 4 strongest
+    assert bounds[4] <= bounds[8] + 1e-6 and "### Bounds" in out.with_suffix(".md").read_text()
     assert rows["eigen-20"]["mean_bits"] == 20 and 0 <= rows["eigen-20"]["sgcs"] <= 1
     assert 0 <= rows["diffusion-16"]["codebook"]["index_entropy_fraction"] <= 1
     assert all(row["ood"] for row in res["test_sets"][other.name]["rows"] if "trained_on" in row)
