@@ -126,7 +126,7 @@ def _bounds(x, scenario, kept=(4, 8, 12)) -> list[dict]:
     return out
 
 
-def _prediction(x, y, z, ds, rows, models, predictors) -> dict:
+def _prediction(x, y, z, ds, models, predictors) -> dict:
     """Prediction: SGCS against the DL CSI ``scenario.horizon`` after the UE measured it (what the
     BS precodes on), for the measured CSI itself, eType II, the reconstruction models, and the
     models trained to predict (``--task prediction``), with and without the UL CSI at the BS."""
@@ -316,7 +316,7 @@ def main(argv=None) -> int:
         if preset == args.plan:
             result["bounds"] = _bounds(x, ds.scenario)
         if preset == args.plan and predictors:
-            result["prediction"] = _prediction(x, y, z, ds, rows, models, predictors)
+            result["prediction"] = _prediction(x, y, z, ds, models, predictors)
         result["test_sets"][preset] = {"path": str(args.data / f"{preset}_test.h5"), "seed": ds.seed,
                                        "num_samples": len(x), "scenario": ds.scenario.to_dict(), "rows": rows}
     # generalisation: each learned model on each test set vs the model trained on that scenario alone
