@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,9 @@ def _run(args, nproc=None):
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     if r.returncode != 0 and "exitcode: -6" in r.stderr:  # a worker aborted at start-up (seen once in 8 runs): retry
         print("torchrun worker aborted, retrying once:", r.stderr[-1500:])
+        # from scratch: an abort at shutdown leaves a finished checkpoint that a retry would resume
+        # from, training no step
+        shutil.rmtree(Path(args[1]) / "run", ignore_errors=True)
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
 
