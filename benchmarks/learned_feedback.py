@@ -35,6 +35,8 @@ CODEBOOKS = ("type1-wb", "type1-sb", *(f"etype2-pc{i}" for i in range(1, 9)))
 
 def _family(res: dict) -> str:
     cfg = res["model_config"]
+    if res["model"] == "entropy" and cfg.get("architecture") == "eigen":
+        return "eigen + learned entropy model (L strongest beams, variable length)"
     if res["model"] == "entropy":
         return "entropy-coded (angular-delay CsiNet)"
     si = " + UL SI" if cfg.get("side_info") else ""
@@ -150,7 +152,8 @@ def _prediction(x, y, z, ds, models, predictors) -> dict:
             est = model.decompress(p, y if getattr(model, "side_info", False) else None)
         out["rows"].append({"name": run.name, "task": res["training_config"]["task"],
                             "side_info": bool(res["model_config"].get("side_info")),
-                            "mean_bits": float(p.shape[1]), **csi_metrics(z, est)})
+                            "mean_bits": float(np.mean(p.num_bits) if hasattr(p, "num_bits") else p.shape[1]),
+                            **csi_metrics(z, est)})
         print(f"[prediction] {run.name:30s} {out['rows'][-1]['mean_bits']:6.1f} b  SGCS vs future "
               f"{out['rows'][-1]['sgcs']:.3f}", flush=True)
     return out

@@ -88,6 +88,11 @@ PLANS: dict[str, dict[str, tuple]] = {
         # (combinatorial index) and only their coefficients are compressed
         **{f"eigen-{b}-kb{k}": ("csinet", "small", b, False, 4000, 128, [
             *_EIG, "--kept-beams", str(k), "--train", "uma_train100k.h5"]) for b, k in ((65, 4), (118, 8), (286, 12))},
+        # the same beam selection with a learned entropy model: variable-length range-coded reports,
+        # --bits the target mean length (header included), rate-constrained training
+        **{f"eigen-ent-{b}-kb{k}": ("entropy", "small", b, False, 4000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--train", "uma_train100k.h5"])
+           for b, k in ((65, 4), (118, 8), (286, 12))},
         # prediction (the DL CSI 5 ms after the UE measured it) with and without the UL CSI at the BS
         **{f"eigen-118-kb8-pred{'-si' if si else ''}": ("csinet", "small", 118, si, 2000, 128, [
             "--task", "prediction", *_EIG[2:], "--kept-beams", "8", "--train", "uma_train100k.h5"])

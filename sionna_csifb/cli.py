@@ -71,7 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--bits-per-value", type=int, default=None,
                    help="csinet/crnet/entropy: quantiser bits per latent value (default 6)")
     t.add_argument("--kept-beams", type=int, default=None,
-                   help="csinet --architecture eigen: send the set of the L strongest orthogonal beams "
+                   help="csinet/entropy --architecture eigen: send the set of the L strongest orthogonal beams "
                         "(combinatorial index, as eType II) and compress only their coefficients (default 0: all)")
     t.add_argument("--refinement", default=None, choices=["residual", "generative", "supervised", "none"],
                    help="jscc: diffusion refinement (default residual = RD-JSCC; none = stage 1 only)")
@@ -209,7 +209,7 @@ def _train(args) -> int:
     only = {"codebook_weight": "diffusion", "min_loss_weight": "diffusion", "codebook_balance": "diffusion", "entropy_model": "entropy",
             "encoder": "entropy", "companding": "entropy", "rate_weight": "entropy", "sgcs_weight": "entropy",
             "symbols": "jscc", "architecture": "jscc", "refinement": "jscc", "refine_steps": "jscc",
-            "bits_per_value": ("csinet", "entropy"), "kept_beams": "csinet"}
+            "bits_per_value": ("csinet", "entropy"), "kept_beams": ("csinet", "entropy")}
     if args.architecture == "eigen":
         only["architecture"] = ("csinet", "entropy")
     for key, owner in only.items():

@@ -28,6 +28,8 @@ def tiny(tmp_path_factory):
     eigen = ["--model", "csinet", "--architecture", "eigen", "--bits", "20", "--bits-per-value", "3"]
     runs = {"eigen-20": [*eigen, "--no-side-info"], "eigen-20-si": eigen,  # (the UL CSI at the decoder)
             "eigen-20-kb2": [*eigen, "--no-side-info", "--kept-beams", "2"],
+            "eigen-ent-30-kb2": ["--model", "entropy", "--architecture", "eigen", "--bits", "30", "--kept-beams", "2",
+                                 "--no-side-info"],
             "csinet-24": ["--model", "csinet", "--bits", "24", "--no-side-info"],
             "diffusion-16": ["--model", "diffusion", "--size", "small", "--bits", "16", "--no-side-info"]}
     for name, flags in runs.items():
@@ -50,6 +52,8 @@ def test_learned_feedback_benchmark(tiny, tmp_path):
     assert {"etype2-pc1", "type1-wb", "eigen-20", "eigen-20-si", "csinet-24", "diffusion-16"} <= set(rows)
     assert rows["eigen-20-si"]["family"].endswith("+ UL SI")
     assert "L strongest beams" in rows["eigen-20-kb2"]["family"] and rows["eigen-20-kb2"]["mean_bits"] <= 20
+    ent = rows["eigen-ent-30-kb2"]  # variable length: the mean of its real range-coded reports
+    assert "learned entropy model" in ent["family"] and ent["mean_bits"] > 5 + 2 and ent["mean_bits"] != int(ent["mean_bits"])
     assert "eigen-20-pred" not in rows  # prediction runs: only in the prediction table, against the future CSI
     pred = {row["name"]: row for row in res["prediction"]["rows"]}
     assert {"measured DL CSI, uncompressed", "etype2-pc3", "eigen-20", "eigen-20-pred", "eigen-20-pred-si"} <= set(pred)

@@ -93,7 +93,7 @@ class QuantizedAutoencoder(LearnedCodec):
             raise ValueError(f"`kept_beams` must be <= input_size[0] ({n_ant}), got {kept_beams}.")
         self.selection = BeamSelection(n_ant, kept_beams) if kept_beams else None
         self.select_bits = self.selection.index_bits if kept_beams else 0
-        self.latent_dim = (self.num_bits - self.beam_bits - self.select_bits) // self.bits_per_value
+        self.latent_dim = self._latent_count()
         if self.latent_dim < 1:
             raise ValueError(f"`num_bits` must be >= bits_per_value ({bits_per_value}), got {num_bits}.")
         self.input_size = tuple(check_positive_int(s, "input_size") for s in input_size)
@@ -148,6 +148,41 @@ class QuantizedAutoencoder(LearnedCodec):
 
     def _make_extra_layers(self) -> None:
         """Layers a subclass adds (created before the model is built)."""
+
+    def _latent_count(self) -> int:
+        """Latent values per report: what the fixed payload leaves after the ``eigen`` header."""
+        return (self.num_bits - self.beam_bits - self.select_bits) // self.bits_per_value
+
+    @property
+    def header_bits(self) -> int:
+        """Fixed-length bits before the latents (``eigen``: the centring beam, then the kept
+        beams' index; 0 otherwise)."""
+        return self.beam_bits + self.select_bits
+
+    def _encode_header(self, beam, kept):
+        """Centring beam and kept beams -> the header bits `[batch, header_bits]` int32."""
+        parts = []
+        if self.beam_bits:
+            parts.append(indices_to_bits(beam[:, None], self.beam_bits))
+        if self.select_bits:
+            parts.append(indices_to_bits(self.selection.index(kept)[:, None], self.select_bits))
+        return ops.concatenate(parts, -1)
+
+    def _decode_header(self, bits):
+        """Header bits `[batch, header_bits]` -> (centring beam or None, kept beams or None).
+
+        Raises:
+            ValueError: a centring beam or a kept-beam index that no encoder sends (corrupted report).
+        """
+        beam = kept = None
+        if self.beam_bits:
+            beam = bits_to_indices(bits[:, :self.beam_bits], self.beam_bits)[:, 0]
+            if eager_true(ops.any(beam >= self.eigen.num_beams)):
+                raise ValueError(f"corrupted report: centring beam index >= {self.eigen.num_beams}.")
+        if self.select_bits:
+            kept = self.selection.unindex(bits_to_indices(bits[:, self.beam_bits:self.header_bits],
+                                                          self.select_bits)[:, 0])
+        return beam, kept
 
     @property
     def payload_bits(self) -> int:
@@ -258,28 +293,17 @@ class QuantizedAutoencoder(LearnedCodec):
         if self.architecture == "eigen":
             c, beam, kept = self._encode_eigen(x)
             bits = indices_to_bits(self.quantizer.indices(c), self.bits_per_value)
-            if self.select_bits:
-                bits = ops.concatenate([indices_to_bits(self.selection.index(kept)[:, None], self.select_bits),
-                                        bits], -1)
-            if self.beam_bits:
-                bits = ops.concatenate([indices_to_bits(beam[:, None], self.beam_bits), bits], -1)
-            return bits
+            return ops.concatenate([self._encode_header(beam, kept), bits], -1) if self.header_bits else bits
         return indices_to_bits(self.quantizer.indices(self.encode_latent(x)), self.bits_per_value)
 
     def decode_bits(self, bits, y=None, num_inference_steps=None):
         """bits `[batch, payload_bits]` (+ packed UL CSI) -> packed estimate `[batch, H, W, 2]`."""
         if tuple(bits.shape)[1:] != (self.payload_bits,):
             raise ValueError(f"`bits` must be [batch, {self.payload_bits}], got {tuple(bits.shape)}.")
-        beam = None
-        if self.beam_bits:
-            beam = bits_to_indices(bits[:, :self.beam_bits], self.beam_bits)[:, 0]
-            if eager_true(ops.any(beam >= self.eigen.num_beams)):
-                raise ValueError(f"corrupted report: centring beam index >= {self.eigen.num_beams}.")
-            bits = bits[:, self.beam_bits:]
-        kept = None
-        if self.select_bits:
-            kept = self.selection.unindex(bits_to_indices(bits[:, :self.select_bits], self.select_bits)[:, 0])
-            bits = bits[:, self.select_bits:]
+        beam = kept = None
+        if self.header_bits:
+            beam, kept = self._decode_header(bits[:, :self.header_bits])
+            bits = bits[:, self.header_bits:]
         return self.decode_latent(self.quantizer.dequantize(bits_to_indices(bits, self.bits_per_value)), y,
                                   beam=beam, kept=kept)
 

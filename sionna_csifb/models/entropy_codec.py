@@ -47,7 +47,7 @@ import numpy as np
 from keras import layers, ops
 
 from .._validation import check_choice, check_positive_int
-from ..entropy.coding import (IntegerMLP, VariableLengthBits, coarse_pmf, decode_sequential, encode_segments,
+from ..entropy.coding import (CodingError, IntegerMLP, VariableLengthBits, coarse_pmf, decode_sequential, encode_segments,
                               information_bits, integer_pmf)
 from ..entropy.densities import SCALE_TABLE, FactorizedDensity, GaussianConditional, bits_from_likelihood
 from ..layers.attention import SeparableAttentionBlock
@@ -119,10 +119,12 @@ class EntropyCodec(QuantizedAutoencoder):
                  hyper_latents: int = 8, hyper_width: int = 32, hyper_range: int = 8,
                  attention_dim: int = 16, attention_window: int = 8, input_size=(32, 32), side_info: bool = False,
                  num_subcarriers: int | None = None, window_start: int = 0, **kwargs) -> None:
-        if architecture == "eigen":
-            raise ValueError("architecture 'eigen' is fixed-rate only (QuantizedAutoencoder): its report carries "
-                             "a centring beam index beside the latents.")
         self.encoder_type = check_choice(encoder, "encoder", ("cnn", "attention"))
+        if architecture == "eigen" and self.encoder_type != "cnn":
+            raise ValueError("architecture 'eigen' has its own MLP encoder: leave `encoder` at 'cnn'.")
+        if architecture == "eigen" and sgcs_weight:
+            raise ValueError("architecture 'eigen' is trained for SGCS already (loss 1 - SGCS + lambda x bits): "
+                             "leave `sgcs_weight` at 0.")
         self.num_latents = check_positive_int(num_latents, "num_latents")
         self.companding = check_choice(companding, "companding", ("uniform", "mulaw"))
         self.entropy_model = check_choice(entropy_model, "entropy_model", ("factorized", "hyperprior"))
@@ -183,6 +185,9 @@ class EntropyCodec(QuantizedAutoencoder):
         self.tables = {k: self.add_weight(shape=v, dtype="int32", initializer="zeros", trainable=False, name=k)
                        for k, v in table_shapes.items()}
 
+    def _latent_count(self) -> int:
+        return self.num_latents
+
     # ---- the transform ------------------------------------------------------------------------
     def encode_latent(self, x, training=False):
         if self.encoder_type == "cnn":
@@ -224,17 +229,18 @@ class EntropyCodec(QuantizedAutoencoder):
 
     def rate_bits(self, y, training=False):
         """Estimated bits per report `[batch]` of latents ``y`` (additive-noise relaxation in
-        training, the rounded symbols otherwise)."""
+        training, the rounded symbols otherwise), the fixed-length header of ``eigen`` included."""
         t = self.to_axis(y)
         u = t + keras.random.uniform(ops.shape(t), -0.5, 0.5) if training else ops.round(t)
         if self.entropy_model == "factorized":
-            return bits_from_likelihood(self.density(u))
+            return bits_from_likelihood(self.density(u)) + float(self.header_bits)
         z = self._hyper_analysis(t)
         z_round = ops.round(z)
         z_noisy = z + keras.random.uniform(ops.shape(z), -0.5, 0.5) if training else z_round
         z_ste = z + ops.stop_gradient(z_round - z)
         scale = ops.exp(self._hyper_log_scale(z_ste))
-        return bits_from_likelihood(self.gaussian(u, scale)) + bits_from_likelihood(self.z_density(z_noisy))
+        return (bits_from_likelihood(self.gaussian(u, scale)) + bits_from_likelihood(self.z_density(z_noisy))
+                + float(self.header_bits))
 
     def _dither(self, batch: int, first_report: int = 0):
         return shared_dither(self.dither_seed, first_report, batch, self.num_latents)
@@ -247,7 +253,11 @@ class EntropyCodec(QuantizedAutoencoder):
             raise NotImplementedError("EntropyCodec sends range-coded variable-length reports, which have no "
                                       "per-bit gradient: train it without `channel`, and send its reports over "
                                       "the chain's coded uplink.")
-        latent = self.encode_latent(x, training)
+        beam = kept = None
+        if self.architecture == "eigen":
+            latent, beam, kept = self._encode_eigen(x)
+        else:
+            latent = self.encode_latent(x, training)
         bits = self.rate_bits(latent, training)
         t = self.to_axis(latent)
         if self.dither_seed is None:
@@ -258,7 +268,7 @@ class EntropyCodec(QuantizedAutoencoder):
             d = ops.convert_to_tensor(self._dither(int(ops.shape(t)[0]), first_report))
             a = float(self.amplitude)
             t_hat = t + ops.stop_gradient(ops.clip(ops.round(t - d), -a, a) + d - t)
-        x_hat = self.decode_latent(self.from_axis(t_hat), y, training)
+        x_hat = self.decode_latent(self.from_axis(t_hat), y, training, beam=beam, kept=kept)
         lam = ops.convert_to_tensor(self.lagrange.value)
         if training and self.target_bits is not None:  # dual ascent on lambda (no gradient)
             ratio = ops.stop_gradient(ops.mean(bits)) / self.target_bits
@@ -321,16 +331,24 @@ class EntropyCodec(QuantizedAutoencoder):
 
     # ---- coding ---------------------------------------------------------------------------------
     def _symbols(self, x, first_report: int = 0):
-        """Packed CSI -> (table indices s + A [B, M], hyperprior symbols [B, Mz] or None), int64."""
-        t = self.to_axis(self.encode_latent(x))
+        """Packed CSI -> (table indices s + A [B, M], hyperprior symbols [B, Mz] or None), int64,
+        and the fixed-length header bits [B, header_bits] uint8 (``eigen``; None otherwise)."""
+        header = None
+        if self.architecture == "eigen":
+            latent, beam, kept = self._encode_eigen(x)
+            if self.header_bits:
+                header = ops.convert_to_numpy(self._encode_header(beam, kept)).astype(np.uint8)
+        else:
+            latent = self.encode_latent(x)
+        t = self.to_axis(latent)
         tn = ops.convert_to_numpy(t)
         if self.dither_seed is not None:
             tn = tn - self._dither(len(tn), first_report)
         idx = np.clip(np.round(tn).astype("int64") + self.amplitude, 0, self.levels - 1)
         if self.entropy_model == "factorized":
-            return idx, None
+            return idx, None, header
         z = ops.convert_to_numpy(ops.round(self._hyper_analysis(t)))
-        return idx, np.clip(z.astype("int64"), -self.hyper_range, self.hyper_range)
+        return idx, np.clip(z.astype("int64"), -self.hyper_range, self.hyper_range), header
 
     def _coder(self) -> dict:
         """The frozen integer tables as NumPy, read once per coding call: ``y`` tables,
@@ -383,20 +401,24 @@ class EntropyCodec(QuantizedAutoencoder):
         coder = self._coder()
         if max_bits is not None:
             max_bits = check_positive_int(max_bits, "max_bits")
-        idx, z = self._symbols(x, first_report)
+        idx, z, fixed = self._symbols(x, first_report)
+        if max_bits is not None and max_bits <= self.header_bits:
+            raise ValueError(f"`max_bits` must exceed the {self.header_bits} header bits, got {max_bits}.")
         header = coder["header"]
         reports, levels = [], []
         for b in range(idx.shape[0]):
             zseg = [(z[b] + self.hyper_range, coder["z"])] if z is not None else []
             yt, ranks = self._y_tables(None if z is None else z[b], coder)
+            head_bits = [] if fixed is None else [fixed[b]]
             if max_bits is None:
-                reports.append(encode_segments(zseg + [(idx[b], yt)]))
+                reports.append(np.concatenate(head_bits + [encode_segments(zseg + [(idx[b], yt)])]))
                 levels.append(0)
                 continue
 
             def code(level):
                 head = [(np.array([level]), header)]
-                return encode_segments(head + zseg + self._y_segments(idx[b], yt, self.grid_steps(level, ranks)))
+                return np.concatenate(head_bits + [encode_segments(
+                    head + zseg + self._y_segments(idx[b], yt, self.grid_steps(level, ranks)))])
 
             lo, hi = 0, RATE_LEVELS - 1  # the finest level that fits (bits fall with the level)
             while lo < hi:
@@ -416,8 +438,9 @@ class EntropyCodec(QuantizedAutoencoder):
         self._check_finite(h, "h")
         return self.compress_packed(self.pack(h)[0], max_bits=max_bits, first_report=first_report)
 
-    def decode_symbols(self, payload, rate_adaptive: bool = False, first_report: int = 0) -> np.ndarray:
-        """Reports -> symbol values on the axis `[batch, M]` float (bin centres; -A..A).
+    def decode_symbols(self, payload, rate_adaptive: bool = False, first_report: int = 0, with_header: bool = False):
+        """Reports -> symbol values on the axis `[batch, M]` float (bin centres; -A..A); with
+        ``with_header``, also the fixed-length header bits `[batch, header_bits]` (``eigen``).
 
         Raises:
             CodingError: a report that is no codeword of this model.
@@ -428,7 +451,14 @@ class EntropyCodec(QuantizedAutoencoder):
                             f"{type(payload).__name__}.")
         header, zt = coder["header"], coder.get("z")
         out = np.zeros((len(payload.num_bits), self.num_latents))
+        nh = self.header_bits
+        heads = np.zeros((len(payload.num_bits), nh), np.int32)
         for b in range(len(payload.num_bits)):
+            report = payload.report(b)
+            if len(report) <= nh:
+                raise CodingError(f"report {b} has {len(report)} bits: shorter than its {nh}-bit header "
+                                  "and a coded latent (truncated).")
+            heads[b], report = report[:nh], report[nh:]
             fns = [lambda prev: header] if rate_adaptive else []
             if zt is not None:
                 fns.append(lambda prev: zt)
@@ -443,7 +473,7 @@ class EntropyCodec(QuantizedAutoencoder):
                 return state["segs"][k][1]
 
             ks = range(len(RATE_GRIDS)) if rate_adaptive else [0]
-            segs = decode_sequential(payload.report(b), fns + [lambda prev, k=k: y_fn(prev, k) for k in ks])
+            segs = decode_sequential(report, fns + [lambda prev, k=k: y_fn(prev, k) for k in ks])
             steps = state["steps"]
             for k, q in zip(ks, RATE_GRIDS):
                 sel = steps == q
@@ -451,28 +481,31 @@ class EntropyCodec(QuantizedAutoencoder):
                 out[b, sel] = (np.maximum(lo, 0) + np.minimum(lo + q - 1, self.levels - 1)) / 2.0 - self.amplitude
         if self.dither_seed is not None:
             out = out + self._dither(len(out), first_report)
-        return out
+        return (out, heads) if with_header else out
 
     def decompress_packed(self, payload, y=None, num_inference_steps=None, rate_adaptive: bool = False,
                           first_report: int = 0):
-        s = ops.convert_to_tensor(self.decode_symbols(payload, rate_adaptive, first_report).astype("float32"))
-        return self.decode_latent(self.from_axis(s), y)
+        s, heads = self.decode_symbols(payload, rate_adaptive, first_report, with_header=True)
+        beam = kept = None
+        if self.header_bits:
+            beam, kept = self._decode_header(ops.convert_to_tensor(heads))
+        return self.decode_latent(self.from_axis(ops.convert_to_tensor(s.astype("float32"))), y, beam=beam, kept=kept)
 
     def decompress(self, payload, side_info=None, num_inference_steps=None, rate_adaptive: bool = False,
                    first_report: int = 0):
         """BS side: :class:`VariableLengthBits` (+ UL CSI) -> complex estimate."""
         if side_info is not None:
             self._check_finite(side_info, "side_info")
-        return self.packing.unpack(self.decompress_packed(payload, self.pack_side_info(side_info),
-                                                          rate_adaptive=rate_adaptive, first_report=first_report))
+        return self.to_csi(self.decompress_packed(payload, self.pack_side_info(side_info),
+                                                  rate_adaptive=rate_adaptive, first_report=first_report))
 
     def information_bits(self, x) -> np.ndarray:
         """Ideal code length `[batch]` of each report under the frozen integer tables."""
         coder = self._coder()
-        idx, z = self._symbols(x)
-        out = np.zeros(idx.shape[0])
+        idx, z, _ = self._symbols(x)
+        out = np.full(idx.shape[0], float(self.header_bits))
         for b in range(idx.shape[0]):
-            out[b] = information_bits(idx[b], self._y_tables(None if z is None else z[b], coder)[0])
+            out[b] += information_bits(idx[b], self._y_tables(None if z is None else z[b], coder)[0])
             if z is not None:
                 out[b] += information_bits(z[b] + self.hyper_range, coder["z"])
         return out

@@ -25,7 +25,8 @@ def _codec(**kw):
 MODELS = [dict(entropy_model="factorized"), dict(entropy_model="hyperprior"),
           dict(entropy_model="hyperprior", dither_seed=5),
           dict(entropy_model="hyperprior", encoder="attention", attention_dim=8, attention_window=4,
-               companding="mulaw", architecture="crnet", side_info=True)]
+               companding="mulaw", architecture="crnet", side_info=True),
+          dict(entropy_model="hyperprior", architecture="eigen", kept_beams=3, num_subbands=3, hidden_width=16)]
 
 
 # ---- densities and tables ---------------------------------------------------------------------
@@ -84,7 +85,7 @@ def test_decoder_reports_foreign_streams_cleanly():
 
 
 # ---- the codec -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("kw", MODELS, ids=["factorized", "hyperprior", "dithered", "attention-mulaw-si"])
+@pytest.mark.parametrize("kw", MODELS, ids=["factorized", "hyperprior", "dithered", "attention-mulaw-si", "eigen-kept-beams"])
 def test_codec_trains_and_decodes_exactly(kw):
     m = _codec(**kw)
     h = _h(5)
@@ -149,6 +150,43 @@ def test_codec_bad_input():
     h[0] = 0
     with pytest.raises(ValueError, match="all-zero"):
         m.compress(h)
+
+
+def test_eigen_report_is_header_then_range_code():
+    """eigen: each report starts with the centring beam and the kept beams' index (fixed length,
+    counted in the rate), then the range-coded latents; a truncated report or a corrupted header
+    raises; the rate-adaptive mode keeps the header."""
+    m = _codec(entropy_model="factorized", architecture="eigen", kept_beams=3, num_subbands=3, hidden_width=16,
+               num_latents=8)
+    m.freeze()
+    h = _h(4, seed=9)
+    x, _ = m.pack(h)
+    _, beam, kept = m._encode_eigen(x)
+    head = _np(m._encode_header(beam, kept))
+    assert m.header_bits == m.beam_bits + m.select_bits == head.shape[1] > 0
+    p = m.compress(h)
+    for b in range(4):
+        np.testing.assert_array_equal(p.report(b)[:m.header_bits], head[b])
+    est = _np(m.rate_bits(m.encode_latent(x)))
+    assert np.all(np.abs(p.num_bits - est) < 4) and np.all(est > m.header_bits)
+    np.testing.assert_allclose(m.information_bits(x), est, rtol=1e-3)
+    short = VariableLengthBits(p.bits[:, :m.header_bits], np.full(4, m.header_bits))
+    with pytest.raises(CodingError, match="header"):
+        m.decompress(short)
+    bad = VariableLengthBits(p.bits.copy(), p.num_bits.copy())
+    bad.bits[:, m.beam_bits:m.header_bits] = 1  # all-ones: no set of kept beams has this index
+    with pytest.raises(ValueError, match="corrupted report"):
+        m.decompress(bad)
+    capped = m.compress(h, max_bits=m.header_bits + 12)
+    assert _np(m.decompress(capped, rate_adaptive=True)).shape == (4, N, F)
+    for b in range(4):
+        np.testing.assert_array_equal(capped.report(b)[:m.header_bits], head[b])
+    with pytest.raises(ValueError, match="header"):
+        m.compress(h, max_bits=m.header_bits)
+    with pytest.raises(ValueError, match="encoder"):
+        _codec(architecture="eigen", encoder="attention")
+    with pytest.raises(ValueError, match="sgcs_weight"):
+        _codec(architecture="eigen", sgcs_weight=1.0)
 
 
 def test_weights_roundtrip_keeps_tables_and_fingerprint(tmp_path):
