@@ -134,3 +134,20 @@ def eval_codec(model, x, batch: int = 500, side_info=None) -> dict:
                    actual_over_estimated=float(n.mean() / e.mean()),
                    termination_bits=float((n - i).mean()))
     return row
+
+
+def rate_adaptive(model, x, budgets) -> list[dict]:
+    """An entropy-coded model in its rate-adaptive mode (``compress(max_bits=budget)``, decoded
+    with ``rate_adaptive=True``) at each budget: SGCS/NMSE, report lengths, the share of reports
+    within the budget and the coarsening levels used."""
+    rows = []
+    with torch.no_grad():
+        for budget in budgets:
+            p = model.compress(x, max_bits=budget)
+            h_hat = torch.as_tensor(model.decompress(p, rate_adaptive=True))
+            levels = model.last_levels
+            rows.append({"budget_bits": budget, **csi_metrics(x, h_hat), "mean_bits": float(p.num_bits.mean()),
+                         "p95_bits": float(np.percentile(p.num_bits, 95)), "max_bits": int(p.num_bits.max()),
+                         "share_within_budget": float((p.num_bits <= budget).mean()),
+                         "share_level0": float((levels == 0).mean()), "mean_level": float(levels.mean())})
+    return rows

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import csi_metrics, eval_codec, load_run  # noqa: E402
+from _common import csi_metrics, eval_codec, load_run, rate_adaptive  # noqa: E402
 
 
 def _coder_speed(model, x, n: int = 500) -> dict:
@@ -58,22 +58,6 @@ def _coder_speed(model, x, n: int = 500) -> dict:
     t_dec = time.perf_counter() - t0
     return {"reports": n, "range_encode_reports_per_s": n / max(t_all - t_net, 1e-9),
             "range_decode_reports_per_s": n / t_dec}
-
-
-def _rate_adaptive(model, x, budgets) -> list[dict]:
-    import torch
-
-    rows = []
-    torch.set_grad_enabled(False)
-    for budget in budgets:
-        p = model.compress(x, max_bits=budget)
-        h_hat = torch.as_tensor(model.decompress(p, rate_adaptive=True))
-        levels = model.last_levels
-        rows.append({"budget_bits": budget, **csi_metrics(x, h_hat), "mean_bits": float(p.num_bits.mean()),
-                     "p95_bits": float(np.percentile(p.num_bits, 95)),
-                     "share_within_budget": float((p.num_bits <= budget).mean()),
-                     "share_level0": float((levels == 0).mean()), "mean_level": float(levels.mean())})
-    return rows
 
 
 def _crosscheck(res: dict, weights: Path, data: Path, num_reports: int) -> dict:
@@ -322,7 +306,7 @@ def main(argv=None) -> int:
         result["reference_run"] = args.reference
         result["sgcs_over_etype2_pc3"] = ref_run["sgcs"] / pc3["sgcs"] - 1
         result["coder_speed"] = _coder_speed(model, x)
-        result["rate_adaptive"] = _rate_adaptive(model, x, [int(ref_run["mean_bits"] * f) for f in (0.6, 0.8, 1.0)])
+        result["rate_adaptive"] = rate_adaptive(model, x, [int(ref_run["mean_bits"] * f) for f in (0.6, 0.8, 1.0)])
         if args.fuzz:
             result["fuzz"] = _fuzz(model, x, args.fuzz)
             print("fuzz:", json.dumps(result["fuzz"]), flush=True)

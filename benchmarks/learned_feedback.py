@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import codebook_usage, csi_metrics, environment, eval_codec, load_run  # noqa: E402
+from _common import codebook_usage, csi_metrics, environment, eval_codec, load_run, rate_adaptive  # noqa: E402
 
 CODEBOOKS = ("type1-wb", "type1-sb", *(f"etype2-pc{i}" for i in range(1, 9)))
 
@@ -125,6 +125,27 @@ def _bounds(x, scenario, kept=(4, 8, 12)) -> list[dict]:
             coef, beams = sel(d)
             out.append({"kept_beams": k, "index_bits": sel.index_bits,
                         **csi_metrics(x, eig.to_csi(eig.uncentre(sel.scatter(coef, beams), beam)))})
+    return out
+
+
+def _capped(rows, models, x) -> list[dict]:
+    """Variable-length (entropy-coded) eigen models held to eType II's fixed payload: every report
+    at most the payload of the eType II row nearest its mean length (the codec's rate-adaptive
+    mode), in distribution only."""
+    out = []
+    refs = {r["name"]: r for r in rows if r["family"] == "eType II"}
+    for run, res in models:
+        row = next((r for r in rows if r["name"] == run.name), None)
+        if (row is None or row["ood"] or res["model"] != "entropy"
+                or res["model_config"].get("architecture") != "eigen" or row.get("etype2_ref") is None):
+            continue
+        ref = refs[row["etype2_ref"]]
+        model, _, _ = load_run(run)
+        r = rate_adaptive(model, x, [int(ref["mean_bits"])])[0]
+        out.append({"name": run.name, "etype2": ref["name"], "etype2_sgcs": ref["sgcs"], "uncapped_sgcs": row["sgcs"],
+                    "uncapped_mean_bits": row["mean_bits"], **r, "sgcs_vs_etype2": r["sgcs"] / ref["sgcs"] - 1})
+        print(f"[capped] {run.name:30s} <= {r['budget_bits']} b: SGCS {r['sgcs']:.3f} "
+              f"({100 * r['share_within_budget']:.1f}% within)", flush=True)
     return out
 
 
@@ -233,6 +254,15 @@ def _markdown(result: dict) -> str:
         out += [f"| {b['kept_beams']} strongest orthogonal beams | {b.get('index_bits', 0)} | {b['sgcs']:.3f} | "
                 f"{b['nmse_db']:.2f} |" for b in result["bounds"]]
         out.append("")
+    if result.get("capped"):
+        out += ["### Entropy-coded eigen models held to eType II's payload (every report at most that many bits)", "",
+                "| model | budget (eType II) | its SGCS | capped: SGCS | mean bits | max bits | within budget | "
+                "finest level | SGCS vs eType II | uncapped: SGCS at mean bits |", "|---|---|---|---|---|---|---|---|---|---|"]
+        out += [f"| `{c['name']}` | {c['budget_bits']} ({c['etype2']}) | {c['etype2_sgcs']:.3f} | {c['sgcs']:.3f} | "
+                f"{c['mean_bits']:.1f} | {c['max_bits']} | {100 * c['share_within_budget']:.1f}% | "
+                f"{100 * c['share_level0']:.0f}% | {100 * c['sgcs_vs_etype2']:+.1f}% | "
+                f"{c['uncapped_sgcs']:.3f} at {c['uncapped_mean_bits']:.1f} |" for c in result["capped"]]
+        out.append("")
     if result.get("prediction"):
         pr = result["prediction"]
         out += [f"### Prediction: SGCS against the DL CSI {1e3 * pr['horizon_s']:g} ms after the UE measured it "
@@ -318,6 +348,7 @@ def main(argv=None) -> int:
                   f"{'  OOD' if row['ood'] else ''}", flush=True)
         if preset == args.plan:
             result["bounds"] = _bounds(x, ds.scenario)
+            result["capped"] = _capped(rows, models, x)
         if preset == args.plan and predictors:
             result["prediction"] = _prediction(x, y, z, ds, models, predictors)
         result["test_sets"][preset] = {"path": str(args.data / f"{preset}_test.h5"), "seed": ds.seed,

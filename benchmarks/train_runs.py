@@ -93,6 +93,10 @@ PLANS: dict[str, dict[str, tuple]] = {
         **{f"eigen-ent-{b}-kb{k}": ("entropy", "small", b, False, 4000, 128, [
             *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--train", "uma_train100k.h5"])
            for b, k in ((65, 4), (118, 8), (286, 12))},
+        # ... with two pre-norm residual MLP blocks in each network instead of two dense layers
+        **{f"eigen-ent-{b}-kb{k}-res2": ("entropy", "small", b, False, 4000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--residual-blocks", "2",
+            "--train", "uma_train100k.h5"]) for b, k in ((65, 4), (118, 8), (286, 12))},
         # prediction (the DL CSI 5 ms after the UE measured it) with and without the UL CSI at the BS
         **{f"eigen-118-kb8-pred{'-si' if si else ''}": ("csinet", "small", 118, si, 2000, 128, [
             "--task", "prediction", *_EIG[2:], "--kept-beams", "8", "--train", "uma_train100k.h5"])

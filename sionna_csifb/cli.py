@@ -73,6 +73,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--kept-beams", type=int, default=None,
                    help="csinet/entropy --architecture eigen: send the set of the L strongest orthogonal beams "
                         "(combinatorial index, as eType II) and compress only their coefficients (default 0: all)")
+    t.add_argument("--residual-blocks", type=int, default=None,
+                   help="csinet/entropy --architecture eigen: pre-norm residual MLP blocks in the encoder and "
+                        "decoder instead of two dense layers (default 0)")
     t.add_argument("--refinement", default=None, choices=["residual", "generative", "supervised", "none"],
                    help="jscc: diffusion refinement (default residual = RD-JSCC; none = stage 1 only)")
     t.add_argument("--refine-steps", type=int, default=None,
@@ -209,7 +212,8 @@ def _train(args) -> int:
     only = {"codebook_weight": "diffusion", "min_loss_weight": "diffusion", "codebook_balance": "diffusion", "entropy_model": "entropy",
             "encoder": "entropy", "companding": "entropy", "rate_weight": "entropy", "sgcs_weight": "entropy",
             "symbols": "jscc", "architecture": "jscc", "refinement": "jscc", "refine_steps": "jscc",
-            "bits_per_value": ("csinet", "entropy"), "kept_beams": ("csinet", "entropy")}
+            "bits_per_value": ("csinet", "entropy"), "kept_beams": ("csinet", "entropy"),
+            "residual_blocks": ("csinet", "entropy")}
     if args.architecture == "eigen":
         only["architecture"] = ("csinet", "entropy")
     for key, owner in only.items():
@@ -253,7 +257,7 @@ def _train(args) -> int:
 
     if mcfg.get("architecture") == "eigen":  # its defaults too, so a later default cannot change the weights' model
         mcfg.update({k: model.get_config()[k] for k in ("num_subbands", "hidden_width", "beam_oversampling",
-                                                           "kept_beams")})
+                                                           "kept_beams", "residual_blocks")})
     result = {"model": args.model, "size": args.size, "model_config": mcfg,
               "training_config": tcfg if isinstance(tcfg, dict) else tcfg.__dict__,
               "scenario": test_ds.scenario.to_dict(),

@@ -54,6 +54,12 @@ def test_learned_feedback_benchmark(tiny, tmp_path):
     assert "L strongest beams" in rows["eigen-20-kb2"]["family"] and rows["eigen-20-kb2"]["mean_bits"] <= 20
     ent = rows["eigen-ent-30-kb2"]  # variable length: the mean of its real range-coded reports
     assert "learned entropy model" in ent["family"] and ent["mean_bits"] > 5 + 2 and ent["mean_bits"] != int(ent["mean_bits"])
+    cap = {c["name"]: c for c in res["capped"]}  # held to eType II's payload in the rate-adaptive mode
+    assert ("eigen-ent-30-kb2" in cap) == bool(ent.get("etype2_ref"))
+    if ent.get("etype2_ref"):
+        c = cap["eigen-ent-30-kb2"]
+        assert c["budget_bits"] == int(rows[ent["etype2_ref"]]["mean_bits"]) and 0 <= c["share_within_budget"] <= 1
+        assert c["max_bits"] <= c["budget_bits"] or c["share_within_budget"] < 1
     assert "eigen-20-pred" not in rows  # prediction runs: only in the prediction table, against the future CSI
     pred = {row["name"]: row for row in res["prediction"]["rows"]}
     assert {"measured DL CSI, uncompressed", "etype2-pc3", "eigen-20", "eigen-20-pred", "eigen-20-pred-si"} <= set(pred)

@@ -1,4 +1,5 @@
-"""Building blocks of the diffusion codec (Kim et al. §III-D, after Yang & Mandt's CDC).
+"""Building blocks of the diffusion codec (Kim et al. §III-D, after Yang & Mandt's CDC), and the
+residual MLP block of the eigen codec's networks.
 
 Every layer uses ``keras.ops`` only (backend-portable), works channels-last
 (`[batch, height, width, channels]`) and round-trips through ``get_config``.
@@ -13,7 +14,7 @@ from keras import layers, ops
 
 from .._validation import check_positive_int
 
-__all__ = ["SinusoidalTimeEmbedding", "ResnetBlock", "Downsample", "Upsample", "LinearAttention", "ConditionalUNet"]
+__all__ = ["SinusoidalTimeEmbedding", "ResnetBlock", "ResidualMLPBlock", "Downsample", "Upsample", "LinearAttention", "ConditionalUNet"]
 
 _PKG = "sionna_csifb"
 
@@ -106,6 +107,46 @@ class ResnetBlock(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "time_conditioned": self.time_conditioned}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class ResidualMLPBlock(layers.Layer):
+    """Pre-norm residual MLP block: ``x + Dense(GELU(Dense(LayerNorm(x))))``, width kept.
+
+    Args:
+        width: int. Feature width (input and output).
+
+    Call arguments:
+        x: `[batch, width]`, float32.
+
+    Returns:
+        `[batch, width]`, float32.
+
+    Examples:
+        >>> blk = ResidualMLPBlock(16)
+        >>> tuple(blk(keras.ops.zeros((2, 16))).shape)
+        (2, 16)
+    """
+
+    def __init__(self, width: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.width = check_positive_int(width, "width")
+        self.norm = layers.LayerNormalization(epsilon=1e-5)
+        self.dense1 = layers.Dense(self.width, activation="gelu")
+        self.dense2 = layers.Dense(self.width)
+
+    def build(self, x_shape):
+        if x_shape[-1] != self.width:
+            raise ValueError(f"ResidualMLPBlock({self.width}) got {x_shape[-1]} features.")
+        self.norm.build(x_shape)
+        self.dense1.build(x_shape)
+        self.dense2.build((*x_shape[:-1], self.width))
+
+    def call(self, x):
+        return x + self.dense2(self.dense1(self.norm(x)))
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width}
 
 
 @keras.saving.register_keras_serializable(package=_PKG)

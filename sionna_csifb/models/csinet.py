@@ -21,6 +21,7 @@ from keras import layers, ops
 from .._validation import check_choice, check_positive_int
 from ..layers.csi_packing import AngularDelayPacking, sgcs_parts
 from ..layers.beam_selection import BeamSelection
+from ..layers.blocks import ResidualMLPBlock
 from ..layers.subband_eigen import SubbandEigen
 from ..quantization.scalar import UniformQuantizer
 from ..quantization.vector import bits_to_indices, indices_to_bits
@@ -71,7 +72,7 @@ class QuantizedAutoencoder(LearnedCodec):
     def __init__(self, architecture: str = "csinet", num_bits: int = 128, bits_per_value: int = 6,
                  input_size=(32, 32), side_info: bool = True, num_subcarriers: int | None = None,
                  window_start: int = 0, num_subbands: int = 13, hidden_width: int = 512, beam_oversampling: int = 4,
-                 kept_beams: int = 0, **kwargs) -> None:
+                 kept_beams: int = 0, residual_blocks: int = 0, **kwargs) -> None:
         super().__init__(num_subcarriers=num_subcarriers, window_start=window_start, **kwargs)
         self.architecture = check_choice(architecture, "architecture", ("csinet", "crnet", "eigen"))
         self.num_subbands = check_positive_int(num_subbands, "num_subbands")
@@ -84,6 +85,11 @@ class QuantizedAutoencoder(LearnedCodec):
         if kept_beams and architecture != "eigen":
             raise ValueError("`kept_beams` applies to architecture 'eigen' only.")
         self.kept_beams = kept_beams
+        if not isinstance(residual_blocks, int) or residual_blocks < 0:
+            raise ValueError(f"`residual_blocks` must be an int >= 0, got {residual_blocks!r}.")
+        if residual_blocks and architecture != "eigen":
+            raise ValueError("`residual_blocks` applies to architecture 'eigen' only.")
+        self.residual_blocks = residual_blocks
         self.num_bits = check_positive_int(num_bits, "num_bits")
         self.bits_per_value = check_positive_int(bits_per_value, "bits_per_value")
         n_ant = check_positive_int(input_size[0], "input_size")
@@ -104,7 +110,7 @@ class QuantizedAutoencoder(LearnedCodec):
         # (creation order fixes the weight files' layout: the shipped CsiNet/CRNet files rely on it)
         if self.architecture == "eigen":
             self._make_encoder()
-            self.dec_mlp = [layers.Dense(self.hidden_width, activation="gelu") for _ in range(2)]
+            self.dec_mlp = self._eigen_mlp()
             self.dec_dense = layers.Dense(self.num_subbands * (self.kept_beams or h) * 2)
             if self.side_info:
                 self.side_mlp = [layers.Dense(self.hidden_width, activation="gelu")]
@@ -139,7 +145,7 @@ class QuantizedAutoencoder(LearnedCodec):
     def _make_encoder(self) -> None:
         """The convolutional feature paths before ``enc_dense``."""
         if self.architecture == "eigen":
-            self.enc_mlp = [layers.Dense(self.hidden_width, activation="gelu") for _ in range(2)]
+            self.enc_mlp = self._eigen_mlp()
         elif self.architecture == "csinet":
             self.enc_paths = [_conv(2, 3)]
         else:
@@ -148,6 +154,15 @@ class QuantizedAutoencoder(LearnedCodec):
 
     def _make_extra_layers(self) -> None:
         """Layers a subclass adds (created before the model is built)."""
+
+    def _eigen_mlp(self) -> list:
+        """``eigen``'s hidden layers: two dense GELU layers, or with ``residual_blocks`` = k a dense
+        layer, k pre-norm residual blocks and a GELU."""
+        w = self.hidden_width
+        if not self.residual_blocks:
+            return [layers.Dense(w, activation="gelu") for _ in range(2)]
+        return [layers.Dense(w), *(ResidualMLPBlock(w) for _ in range(self.residual_blocks)),
+                layers.Activation("gelu")]
 
     def _latent_count(self) -> int:
         """Latent values per report: what the fixed payload leaves after the ``eigen`` header."""
@@ -311,4 +326,5 @@ class QuantizedAutoencoder(LearnedCodec):
         return {**super().get_config(), "architecture": self.architecture, "num_bits": self.num_bits,
                 "bits_per_value": self.bits_per_value, "input_size": list(self.input_size),
                 "side_info": self.side_info, "num_subbands": self.num_subbands, "hidden_width": self.hidden_width,
-                "beam_oversampling": self.beam_oversampling, "kept_beams": self.kept_beams}
+                "beam_oversampling": self.beam_oversampling, "kept_beams": self.kept_beams,
+                "residual_blocks": self.residual_blocks}

@@ -330,9 +330,10 @@ class EntropyCodec(QuantizedAutoencoder):
         return h.hexdigest()[:16]
 
     # ---- coding ---------------------------------------------------------------------------------
-    def _symbols(self, x, first_report: int = 0):
-        """Packed CSI -> (table indices s + A [B, M], hyperprior symbols [B, Mz] or None), int64,
-        and the fixed-length header bits [B, header_bits] uint8 (``eigen``; None otherwise)."""
+    def _symbols(self, x, first_report: int = 0, with_header: bool = False):
+        """Packed CSI -> (table indices s + A [B, M], hyperprior symbols [B, Mz] or None), int64;
+        with ``with_header`` also the fixed-length header bits [B, header_bits] uint8 (``eigen``;
+        None otherwise)."""
         header = None
         if self.architecture == "eigen":
             latent, beam, kept = self._encode_eigen(x)
@@ -345,10 +346,11 @@ class EntropyCodec(QuantizedAutoencoder):
         if self.dither_seed is not None:
             tn = tn - self._dither(len(tn), first_report)
         idx = np.clip(np.round(tn).astype("int64") + self.amplitude, 0, self.levels - 1)
-        if self.entropy_model == "factorized":
-            return idx, None, header
-        z = ops.convert_to_numpy(ops.round(self._hyper_analysis(t)))
-        return idx, np.clip(z.astype("int64"), -self.hyper_range, self.hyper_range), header
+        z = None
+        if self.entropy_model == "hyperprior":
+            z = np.clip(ops.convert_to_numpy(ops.round(self._hyper_analysis(t))).astype("int64"),
+                        -self.hyper_range, self.hyper_range)
+        return (idx, z, header) if with_header else (idx, z)
 
     def _coder(self) -> dict:
         """The frozen integer tables as NumPy, read once per coding call: ``y`` tables,
@@ -401,7 +403,7 @@ class EntropyCodec(QuantizedAutoencoder):
         coder = self._coder()
         if max_bits is not None:
             max_bits = check_positive_int(max_bits, "max_bits")
-        idx, z, fixed = self._symbols(x, first_report)
+        idx, z, fixed = self._symbols(x, first_report, with_header=True)
         if max_bits is not None and max_bits <= self.header_bits:
             raise ValueError(f"`max_bits` must exceed the {self.header_bits} header bits, got {max_bits}.")
         header = coder["header"]
@@ -502,7 +504,7 @@ class EntropyCodec(QuantizedAutoencoder):
     def information_bits(self, x) -> np.ndarray:
         """Ideal code length `[batch]` of each report under the frozen integer tables."""
         coder = self._coder()
-        idx, z, _ = self._symbols(x)
+        idx, z = self._symbols(x)
         out = np.full(idx.shape[0], float(self.header_bits))
         for b in range(idx.shape[0]):
             out[b] += information_bits(idx[b], self._y_tables(None if z is None else z[b], coder)[0])

@@ -226,3 +226,22 @@ def test_eigen_kept_beams_report_layout_and_errors():
         QuantizedAutoencoder("csinet", num_bits=24, input_size=(N, T), num_subcarriers=F, kept_beams=2)
     with pytest.raises(ValueError, match="kept_beams"):
         QuantizedAutoencoder("eigen", num_bits=29, input_size=(N, T), num_subcarriers=F, kept_beams=9)
+
+
+def test_eigen_residual_blocks():
+    """residual_blocks swaps the two dense layers of each network for pre-norm residual blocks; the
+    report is unchanged in length and decodes exactly; eigen only."""
+    keras.utils.set_random_seed(0)
+    m = QuantizedAutoencoder("eigen", num_bits=29, bits_per_value=4, input_size=(N, T), num_subcarriers=F,
+                             num_subbands=3, hidden_width=16, kept_beams=3, residual_blocks=2, side_info=False)
+    plain = _models()[4]  # (with side information: its side network adds weights too)
+    assert m.payload_bits == plain.payload_bits and len(m.trainable_weights) > len(plain.trainable_weights) + 8
+    h = keras.ops.convert_to_tensor(_h(3))
+    x, _ = m.pack(h)
+    np.testing.assert_allclose(_np(m.decompress_packed(m.compress_packed(x))), _np(m.forward_packed(x)["x_hat"]),
+                               atol=1e-5)
+    assert m.get_config()["residual_blocks"] == 2
+    with pytest.raises(ValueError, match="eigen"):
+        QuantizedAutoencoder("csinet", num_bits=24, input_size=(N, T), num_subcarriers=F, residual_blocks=1)
+    with pytest.raises(ValueError, match="residual_blocks"):
+        QuantizedAutoencoder("eigen", num_bits=29, input_size=(N, T), num_subcarriers=F, residual_blocks=-1)
