@@ -56,6 +56,15 @@ class QuantizedAutoencoder(LearnedCodec):
         side_info: bool. Give the decoder the UL CSI.
         num_subcarriers: int or None. Subcarriers of the CSI (see :class:`~sionna_csifb.models.codec.LearnedCodec`).
         window_start: int. First kept delay tap of the crop.
+        num_subbands: int. ``eigen``: subbands of the per-subband eigenvectors (13).
+        hidden_width: int. ``eigen``: width of the encoder's and decoder's MLPs (512).
+        beam_oversampling: int. ``eigen``: oversampling of the DFT beams the centring beam is
+            searched on (4: a 7-bit index for 32 antennas; 0: no centring).
+        kept_beams: int. ``eigen``: send the set of the L strongest orthogonal beams and compress
+            only their coefficients (0: all beams).
+        residual_blocks: int. ``eigen``: pre-norm residual MLP blocks
+            (:class:`~sionna_csifb.layers.blocks.ResidualMLPBlock`) in each network instead of two
+            dense layers (0).
 
     Examples:
         >>> import numpy as np

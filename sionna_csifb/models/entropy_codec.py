@@ -1,6 +1,7 @@
 r"""Entropy-coded CSI feedback: a learned transform, a learned entropy model, real bitstreams.
 
-The UE's encoder (CsiNet/CRNet convolutions, or STQENet's spatially separable attention)
+The UE's encoder (CsiNet/CRNet convolutions, or STQENet's spatially separable attention, or
+the ``eigen`` MLPs on the phase-aligned subband eigenvectors of the kept beams)
 maps the packed angular-delay CSI to ``num_latents`` real values $y$ (a linear output: the
 encoder learns their scale, hence the rate). They are rounded to integer symbols
 $s = \mathrm{round}(A f(\mathrm{clip}(y/A, -1, 1)))$ in $[-A, A]$, $A = 2^{\text{bits\_per\_value}-1}$,
@@ -68,7 +69,11 @@ class EntropyCodec(QuantizedAutoencoder):
     :class:`~sionna_csifb.models.codec.LearnedCodec` with variable-length reports.
 
     Args:
-        architecture: "csinet" or "crnet". Convolutional encoder (``encoder="cnn"``) and decoder.
+        architecture: "csinet" or "crnet" (convolutional encoder with ``encoder="cnn"``, and
+            decoder), or "eigen": the MLPs on phase-aligned subband eigenvectors of
+            :class:`~sionna_csifb.models.csinet.QuantizedAutoencoder` (pass its ``eigen`` arguments,
+            e.g. ``kept_beams``), trained for 1 - SGCS; each report then starts with the fixed-length
+            centring beam and kept beams' index (``header_bits``), counted in the rate.
         encoder: "cnn" or "attention" (STQENet's spatially separable transformer block).
         num_latents: int. Latent values per report.
         bits_per_value: int. Symbols lie in [-A, A], A = ``2**(bits_per_value - 1)``.
@@ -107,6 +112,12 @@ class EntropyCodec(QuantizedAutoencoder):
         >>> payload = m.compress(h)
         >>> payload.num_bits.shape, tuple(m.decompress(payload).shape)
         ((3,), (3, 8, 20))
+        >>> e = EntropyCodec(architecture="eigen", kept_beams=2, num_latents=4, input_size=(8, 8), num_subcarriers=20,
+        ...                  num_subbands=2, hidden_width=8, side_info=False)   # eigenvectors of the 2 strongest beams
+        >>> e.freeze()
+        >>> r = e.compress(h)
+        >>> e.header_bits, bool((r.num_bits > e.header_bits).all()), tuple(e.decompress(r).shape)
+        (8, True, (3, 8, 20))
     """
 
     variable_length = True
