@@ -36,7 +36,8 @@ CODEBOOKS = ("type1-wb", "type1-sb", *(f"etype2-pc{i}" for i in range(1, 9)))
 def _family(res: dict) -> str:
     cfg = res["model_config"]
     if res["model"] == "entropy" and cfg.get("architecture") == "eigen":
-        return "eigen + learned entropy model (L strongest beams, variable length)"
+        res_mlp = ", residual MLPs" if cfg.get("residual_blocks") else ""
+        return f"eigen + learned entropy model (L strongest beams, variable length{res_mlp})"
     if res["model"] == "entropy":
         return "entropy-coded (angular-delay CsiNet)"
     si = " + UL SI" if cfg.get("side_info") else ""
