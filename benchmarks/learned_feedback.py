@@ -220,6 +220,9 @@ def _markdown(result: dict) -> str:
         out.append(f"| {pc} | {g['etype2_bits']:.0f} | {g['etype2_sgcs']:.3f} | {best} | {num(g['best_bits'], '.0f')} "
                    f"| {num(g['best_sgcs'], '.3f')} | {'-' if g['gain'] is None else format(100 * g['gain'], '+.1f') + '%'} "
                    f"| {'yes' if g['met_5pct'] else 'no'} |")
+    if result.get("capped"):
+        out += ["", "Bits of variable-length (entropy-coded) rows are mean report lengths; the same models held to "
+                "eType II's payload in every report are in the table \"held to eType II's payload\" below."]
     for c in t["diffusion_vs_csinet_nosi"]:
         out += ["", f"Diffusion without side information against CsiNet without it: `{c['diffusion']}` "
                 f"{c['diffusion_nmse_db']:.2f} dB / SGCS {c['diffusion_sgcs']:.3f}, `{c['csinet']}` "
