@@ -227,6 +227,13 @@ class QuantizedAutoencoder(LearnedCodec):
         h = feats[0] if len(feats) == 1 else _run(self.enc_merge, ops.concatenate(feats, -1), training)
         return self.enc_dense(ops.reshape(h, (ops.shape(x)[0], -1)))
 
+    def _encode_parts(self, x, training=False):
+        """Packed CSI -> (latent, centring beam or None, kept beams or None): what a report carries
+        (``eigen`` sends the beams in its header)."""
+        if self.architecture == "eigen":
+            return self._encode_eigen(x)
+        return self.encode_latent(x, training), None, None
+
     def _encode_eigen(self, x):
         """``eigen``: packed CSI -> (latent, centring beam, kept beams or None)."""
         d, beam = self.eigen(x)
@@ -297,8 +304,7 @@ class QuantizedAutoencoder(LearnedCodec):
     def forward_packed(self, x, y=None, training=False, channel=None, num_inference_steps=None):
         """Differentiable pass: tanh latent, uniform quantiser with straight-through gradient (or
         its bits, relaxed, through ``channel``), decoder."""
-        c, beam, kept = (self._encode_eigen(x) if self.architecture == "eigen"
-                         else (self.encode_latent(x, training), None, None))
+        c, beam, kept = self._encode_parts(x, training)
         if channel is None:
             c_hat = self.quantizer(c)["z_hat"]
         else:  # (eigen: the centring beam's bits are not sent through the hook)
@@ -314,11 +320,9 @@ class QuantizedAutoencoder(LearnedCodec):
     def encode_bits(self, x):
         """Packed `[batch, H, W, 2]` -> bits `[batch, payload_bits]` int32 (``eigen``: the centring
         beam's index first, then the kept beams' combinatorial index)."""
-        if self.architecture == "eigen":
-            c, beam, kept = self._encode_eigen(x)
-            bits = indices_to_bits(self.quantizer.indices(c), self.bits_per_value)
-            return ops.concatenate([self._encode_header(beam, kept), bits], -1) if self.header_bits else bits
-        return indices_to_bits(self.quantizer.indices(self.encode_latent(x)), self.bits_per_value)
+        c, beam, kept = self._encode_parts(x)
+        bits = indices_to_bits(self.quantizer.indices(c), self.bits_per_value)
+        return ops.concatenate([self._encode_header(beam, kept), bits], -1) if self.header_bits else bits
 
     def decode_bits(self, bits, y=None, num_inference_steps=None):
         """bits `[batch, payload_bits]` (+ packed UL CSI) -> packed estimate `[batch, H, W, 2]`."""

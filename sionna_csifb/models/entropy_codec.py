@@ -264,11 +264,7 @@ class EntropyCodec(QuantizedAutoencoder):
             raise NotImplementedError("EntropyCodec sends range-coded variable-length reports, which have no "
                                       "per-bit gradient: train it without `channel`, and send its reports over "
                                       "the chain's coded uplink.")
-        beam = kept = None
-        if self.architecture == "eigen":
-            latent, beam, kept = self._encode_eigen(x)
-        else:
-            latent = self.encode_latent(x, training)
+        latent, beam, kept = self._encode_parts(x, training)
         bits = self.rate_bits(latent, training)
         t = self.to_axis(latent)
         if self.dither_seed is None:
@@ -345,13 +341,8 @@ class EntropyCodec(QuantizedAutoencoder):
         """Packed CSI -> (table indices s + A [B, M], hyperprior symbols [B, Mz] or None), int64;
         with ``with_header`` also the fixed-length header bits [B, header_bits] uint8 (``eigen``;
         None otherwise)."""
-        header = None
-        if self.architecture == "eigen":
-            latent, beam, kept = self._encode_eigen(x)
-            if self.header_bits:
-                header = ops.convert_to_numpy(self._encode_header(beam, kept)).astype(np.uint8)
-        else:
-            latent = self.encode_latent(x)
+        latent, beam, kept = self._encode_parts(x)
+        header = ops.convert_to_numpy(self._encode_header(beam, kept)).astype(np.uint8) if self.header_bits else None
         t = self.to_axis(latent)
         tn = ops.convert_to_numpy(t)
         if self.dither_seed is not None:
