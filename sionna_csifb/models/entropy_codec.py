@@ -459,9 +459,9 @@ class EntropyCodec(QuantizedAutoencoder):
         heads = np.zeros((len(payload.num_bits), nh), np.int32)
         for b in range(len(payload.num_bits)):
             report = payload.report(b)
-            if len(report) <= nh:
+            if len(report) < nh:  # (the range-coded part may be empty: missing bits read as zeros)
                 raise CodingError(f"report {b} has {len(report)} bits: shorter than its {nh}-bit header "
-                                  "and a coded latent (truncated).")
+                                  "(truncated).")
             heads[b], report = report[:nh], report[nh:]
             fns = [lambda prev: header] if rate_adaptive else []
             if zt is not None:

@@ -170,9 +170,11 @@ def test_eigen_report_is_header_then_range_code():
     est = _np(m.rate_bits(m.encode_latent(x)))
     assert np.all(np.abs(p.num_bits - est) < 4) and np.all(est > m.header_bits)
     np.testing.assert_allclose(m.information_bits(x), est, rtol=1e-3)
-    short = VariableLengthBits(p.bits[:, :m.header_bits], np.full(4, m.header_bits))
+    short = VariableLengthBits(p.bits[:, :m.header_bits - 1], np.full(4, m.header_bits - 1))
     with pytest.raises(CodingError, match="header"):
         m.decompress(short)
+    # a report may end right after its header: the range coder reads missing bits as zeros
+    assert m.decode_symbols(VariableLengthBits(p.bits[:, :m.header_bits], np.full(4, m.header_bits))).shape == (4, 8)
     bad = VariableLengthBits(p.bits.copy(), p.num_bits.copy())
     bad.bits[:, m.beam_bits:m.header_bits] = 1  # all-ones: no set of kept beams has this index
     with pytest.raises(ValueError, match="corrupted report"):
