@@ -6,6 +6,7 @@ import json
 import platform
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,10 +61,35 @@ def best_time(fn, repeats: int = 3, warmup: int = 1) -> tuple[float, list[float]
     return min(times), times
 
 
-def load_run(run: Path, scenario=None):
-    """A finished ``csifb train`` run: (model with its final weights, result.json, weights path)."""
+@dataclass(frozen=True)
+class ShippedRun:
+    """Weights shipped in ``sionna_csifb/weights`` standing in for a run folder (``load_run``,
+    ``shipped_result``), so that a benchmark reproduces from a clean clone without the runs."""
+
+    name: str
+
+
+def shipped_result(name: str) -> dict:
+    """The fields of a run's ``result.json`` that the benchmarks read, from the manifest entry."""
+    from sionna_csifb.weights.registry import manifest_entry
+
+    e = manifest_entry(name)
+    return {"model": e["model"], "model_config": e["model_config"], "scenario": e["scenario"],
+            **({"scenarios": e["scenarios"]} if "scenarios" in e else {}),
+            "training_config": {"task": e["task"], **e["training"]}, "steps": e["training"]["steps"],
+            "train_data": e["train_data"], "test_data": e["test_data"], "shipped": True}
+
+
+def load_run(run: Path | ShippedRun, scenario=None):
+    """A finished ``csifb train`` run: (model with its final weights, result.json, weights path);
+    a ``ShippedRun``: the shipped weights, after the registry's sha256 and config checks."""
     from sionna_csifb.models.sizes import build_model
 
+    if isinstance(run, ShippedRun):
+        from sionna_csifb.weights.registry import WEIGHTS_DIR, load_model
+
+        model, entry = load_model(run.name)
+        return model, shipped_result(run.name), WEIGHTS_DIR / entry["file"]
     res = json.loads((run / "result.json").read_text())
     model = build_model(res["model"], res["model_config"])
     weights = run / res.get("weights", "checkpoint.weights.h5")

@@ -16,19 +16,24 @@ Usage::
     python benchmarks/learned_feedback.py --plan uma --data /tmp/data \\
         --ood umi realistic-cdl-c          # -> benchmarks/results/learned_feedback_uma.{json,md}
                                            #    docs/results/learned_feedback_uma.png
+    # the shipped weights alone, from a clean clone (test sets generated if missing):
+    python benchmarks/learned_feedback.py --plan uma --data /tmp/data --weights eigen-ent-118b-uma \\
+        --out /tmp/lf.json --plot /tmp/lf.png
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import codebook_usage, csi_metrics, environment, eval_codec, load_run, rate_adaptive  # noqa: E402
+from _common import (  # noqa: E402
+    ShippedRun, codebook_usage, csi_metrics, environment, eval_codec, load_run, rate_adaptive, shipped_result)
 
 CODEBOOKS = ("type1-wb", "type1-sb", *(f"etype2-pc{i}" for i in range(1, 9)))
 
@@ -241,7 +246,7 @@ def _markdown(result: dict) -> str:
             trained = ", ".join(r.get("trained_on", [])) or "-"
             if r.get("ood"):
                 trained += " (OOD)"
-            out.append(f"| `{r['name']}` | {r['family']} | {trained} | {r['mean_bits']:.1f} | {r['sgcs']:.3f} | "
+            out.append(f"| `{r['name']}`{' (shipped)' if r.get('shipped') else ''} | {r['family']} | {trained} | {r['mean_bits']:.1f} | {r['sgcs']:.3f} | "
                        f"{r['nmse_db']:.2f} | {ref or '-'} | {vs} |")
         out.append("")
     vq = [(name, r) for name, ts in result["test_sets"].items() for r in ts["rows"] if "codebook" in r]
@@ -298,7 +303,10 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--extra-runs", nargs="*", type=Path, default=[],
                     help="further run folders (e.g. models trained on other presets or on a mix)")
-    ap.add_argument("--data", type=Path, default=Path("data"))
+    ap.add_argument("--weights", nargs="*", default=[],
+                    help="shipped weights (sionna_csifb/weights manifest names) evaluated beside the runs")
+    ap.add_argument("--data", type=Path, default=Path("data"),
+                    help="holds <preset>_test.h5; a missing one is generated (2000 samples, seed 12)")
     ap.add_argument("--ood", nargs="*", default=[], help="presets whose <data>/<preset>_test.h5 is also evaluated")
     ap.add_argument("--samples", type=int, default=2000)
     ap.add_argument("--only", default=None, help="evaluate only runs whose name contains this")
@@ -317,16 +325,22 @@ def main(argv=None) -> int:
     runs += [p for p in args.extra_runs if (p / "result.json").exists()]
     if args.only:
         runs = [r for r in runs if args.only in r.name]
+    runs += [ShippedRun(n) for n in args.weights]
     models, predictors = [], []
     for run in runs:
-        res = json.loads((run / "result.json").read_text())
+        res = shipped_result(run.name) if isinstance(run, ShippedRun) else json.loads((run / "result.json").read_text())
         if res["model"] not in ("csinet", "entropy", "diffusion"):
             continue
         (models if res["training_config"]["task"] == "reconstruction" else predictors).append((run, res))
     result = {"environment": environment(), "plan": args.plan, "command": "python " + " ".join(sys.argv),
               "task": "reconstruction of the measured DL CSI, SGCS per subcarrier", "test_sets": {}}
     for preset in [args.plan, *args.ood]:
-        ds, x, y, z = _test_csi(args.data / f"{preset}_test.h5", args.samples)
+        path = args.data / f"{preset}_test.h5"
+        if not path.exists():  # the test sets of the plan's runs (train_runs.py): 2000 drops, seed 12
+            subprocess.run([sys.executable, "-m", "sionna_csifb.cli", "generate", "--preset", preset, "--n",
+                            str(max(args.samples, 2000)), "--seed", "12", "--out", str(path), "--device", "cpu",
+                            "--no-progress"], check=True)
+        ds, x, y, z = _test_csi(path, args.samples)
         rows = []
         for name in CODEBOOKS:
             s = get_scheme(name, **scheme_overrides(name, x.shape[1]))
@@ -340,6 +354,7 @@ def main(argv=None) -> int:
             model, _, _ = load_run(run)
             trained = _trained_on(res)
             row = {"name": run.name, "family": _family(res), "model_config": res["model_config"],
+                   **({"shipped": True} if res.get("shipped") else {}),
                    "trained_on": trained, "ood": ds.scenario.name not in trained, "steps": res["steps"],
                    "train_samples": res["train_data"]["num_samples"], **eval_codec(model, x, side_info=y)}
             if hasattr(model, "vq"):  # VQ models: how much of each index's bits the indices carry

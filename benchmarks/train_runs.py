@@ -97,6 +97,11 @@ PLANS: dict[str, dict[str, tuple]] = {
         **{f"eigen-ent-{b}-kb{k}-res2": ("entropy", "small", b, False, 4000, 128, [
             *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--residual-blocks", "2",
             "--train", "uma_train100k.h5"]) for b, k in ((65, 4), (118, 8), (286, 12))},
+        # ... trained three times as long (12000 steps, ~12 epochs of the 1e5 drops): do the
+        # high-rate models underfit at 4000 steps?
+        **{f"eigen-ent-{b}-kb{k}-long": ("entropy", "small", b, False, 12000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--train", "uma_train100k.h5"])
+           for b, k in ((118, 8), (286, 12))},
         # prediction (the DL CSI 5 ms after the UE measured it) with and without the UL CSI at the BS
         **{f"eigen-118-kb8-pred{'-si' if si else ''}": ("csinet", "small", 118, si, 2000, 128, [
             "--task", "prediction", *_EIG[2:], "--kept-beams", "8", "--train", "uma_train100k.h5"])

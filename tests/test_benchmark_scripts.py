@@ -77,3 +77,20 @@ def test_learned_feedback_benchmark(tiny, tmp_path):
     assert t["diffusion_vs_csinet_nosi"] and t["diffusion_vs_csinet_nosi"][0]["csinet"] == "csinet-24"
     md = out.with_suffix(".md").read_text()
     assert "(OOD)" in md and "VQ codebook use" in md and "### Prediction" in md and (tmp_path / "lf.png").exists()
+
+
+def test_learned_feedback_shipped_weights(tmp_path):
+    """Shipped weights reproduce from a clean clone: no runs folder, the missing test set generated."""
+    out = tmp_path / "lf.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "learned_feedback.py"), "--plan", "uma",
+                        "--runs", str(tmp_path / "no-runs"), "--data", str(tmp_path / "data"),
+                        "--weights", "eigen-ent-65b-uma", "--out", str(out), "--plot", str(tmp_path / "lf.png"),
+                        "--samples", "16"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "data" / "uma_test.h5").exists()
+    res = json.loads(out.read_text())
+    assert res["test_sets"]["uma"]["seed"] == 12
+    row = next(row for row in res["test_sets"]["uma"]["rows"] if row["name"] == "eigen-ent-65b-uma")
+    assert row["shipped"] and row["trained_on"] == ["uma"] and not row["ood"]
+    assert "learned entropy model" in row["family"] and 0 < row["sgcs"] <= 1 and row["mean_bits"] > 20
+    assert "`eigen-ent-65b-uma` (shipped)" in out.with_suffix(".md").read_text()
