@@ -80,17 +80,22 @@ def shipped_result(name: str) -> dict:
             "train_data": e["train_data"], "test_data": e["test_data"], "shipped": True}
 
 
+def run_result(run: Path | ShippedRun) -> dict:
+    """A run's ``result.json`` (a ``ShippedRun``: the same fields from the manifest)."""
+    return shipped_result(run.name) if isinstance(run, ShippedRun) else json.loads((run / "result.json").read_text())
+
+
 def load_run(run: Path | ShippedRun, scenario=None):
     """A finished ``csifb train`` run: (model with its final weights, result.json, weights path);
     a ``ShippedRun``: the shipped weights, after the registry's sha256 and config checks."""
     from sionna_csifb.models.sizes import build_model
 
+    res = run_result(run)
     if isinstance(run, ShippedRun):
         from sionna_csifb.weights.registry import WEIGHTS_DIR, load_model
 
         model, entry = load_model(run.name)
-        return model, shipped_result(run.name), WEIGHTS_DIR / entry["file"]
-    res = json.loads((run / "result.json").read_text())
+        return model, res, WEIGHTS_DIR / entry["file"]
     model = build_model(res["model"], res["model_config"])
     weights = run / res.get("weights", "checkpoint.weights.h5")
     model.load_weights(weights)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -33,7 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (  # noqa: E402
-    ShippedRun, codebook_usage, csi_metrics, environment, eval_codec, load_run, rate_adaptive, shipped_result)
+    ShippedRun, codebook_usage, csi_metrics, environment, eval_codec, load_run, rate_adaptive, run_result)
+from train_runs import generate, test_set  # noqa: E402
 
 CODEBOOKS = ("type1-wb", "type1-sb", *(f"etype2-pc{i}" for i in range(1, 9)))
 
@@ -246,7 +246,8 @@ def _markdown(result: dict) -> str:
             trained = ", ".join(r.get("trained_on", [])) or "-"
             if r.get("ood"):
                 trained += " (OOD)"
-            out.append(f"| `{r['name']}`{' (shipped)' if r.get('shipped') else ''} | {r['family']} | {trained} | {r['mean_bits']:.1f} | {r['sgcs']:.3f} | "
+            name = f"`{r['name']}`" + (" (shipped)" if r.get("shipped") else "")
+            out.append(f"| {name} | {r['family']} | {trained} | {r['mean_bits']:.1f} | {r['sgcs']:.3f} | "
                        f"{r['nmse_db']:.2f} | {ref or '-'} | {vs} |")
         out.append("")
     vq = [(name, r) for name, ts in result["test_sets"].items() for r in ts["rows"] if "codebook" in r]
@@ -306,7 +307,7 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", nargs="*", default=[],
                     help="shipped weights (sionna_csifb/weights manifest names) evaluated beside the runs")
     ap.add_argument("--data", type=Path, default=Path("data"),
-                    help="holds <preset>_test.h5; a missing one is generated (2000 samples, seed 12)")
+                    help="holds <preset>_test.h5; a missing one is generated as train_runs.py does")
     ap.add_argument("--ood", nargs="*", default=[], help="presets whose <data>/<preset>_test.h5 is also evaluated")
     ap.add_argument("--samples", type=int, default=2000)
     ap.add_argument("--only", default=None, help="evaluate only runs whose name contains this")
@@ -328,7 +329,7 @@ def main(argv=None) -> int:
     runs += [ShippedRun(n) for n in args.weights]
     models, predictors = [], []
     for run in runs:
-        res = shipped_result(run.name) if isinstance(run, ShippedRun) else json.loads((run / "result.json").read_text())
+        res = run_result(run)
         if res["model"] not in ("csinet", "entropy", "diffusion"):
             continue
         (models if res["training_config"]["task"] == "reconstruction" else predictors).append((run, res))
@@ -336,10 +337,9 @@ def main(argv=None) -> int:
               "task": "reconstruction of the measured DL CSI, SGCS per subcarrier", "test_sets": {}}
     for preset in [args.plan, *args.ood]:
         path = args.data / f"{preset}_test.h5"
-        if not path.exists():  # the test sets of the plan's runs (train_runs.py): 2000 drops, seed 12
-            subprocess.run([sys.executable, "-m", "sionna_csifb.cli", "generate", "--preset", preset, "--n",
-                            str(max(args.samples, 2000)), "--seed", "12", "--out", str(path), "--device", "cpu",
-                            "--no-progress"], check=True)
+        if not path.exists():  # the test set the plans' runs use (train_runs.py)
+            n, seed = test_set(preset)
+            generate(path, preset, max(args.samples, n), seed)
         ds, x, y, z = _test_csi(path, args.samples)
         rows = []
         for name in CODEBOOKS:

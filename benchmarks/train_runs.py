@@ -32,6 +32,7 @@ DATA_FILES = {
     "uma_train100k.h5": ("uma", 100000, 13),
     "umi_train40k.h5": ("umi", 40000, 21), "umi_test.h5": ("umi", 2000, 12),
     "realistic-cdl-c_train40k.h5": ("realistic-cdl-c", 40000, 21), "realistic-cdl-c_test.h5": ("realistic-cdl-c", 2000, 12),
+    "tr38843-uma_test.h5": ("tr38843-uma", 2000, 12),
 }
 
 # name: (model, size, bits, side info, steps, batch, extra csifb train flags). "floor0.1" runs use
@@ -137,17 +138,29 @@ def data_paths(data: Path, plan: str) -> tuple[Path, Path]:
     return data / f"{plan}_train.h5", data / f"{plan}_test.h5"
 
 
+def test_set(preset: str) -> tuple[int, int]:
+    """(samples, seed) of ``<preset>_test.h5``: a named ``DATA_FILES`` entry, else the plan's."""
+    if f"{preset}_test.h5" in DATA_FILES:
+        return DATA_FILES[f"{preset}_test.h5"][1:]
+    _, te_seed, _, te_n = DATA.get(preset, (TRAIN_SEED, TEST_SEED, TRAIN_N, TEST_N))
+    return te_n, te_seed
+
+
+def generate(path: Path, preset: str, n: int, seed: int) -> None:
+    """``csifb generate`` on the CPU (it resumes an interrupted file and leaves a complete one alone)."""
+    subprocess.run([sys.executable, "-m", "sionna_csifb.cli", "generate", "--preset", preset, "--n", str(n),
+                    "--seed", str(seed), "--out", str(path), "--device", "cpu", "--no-progress"], check=True)
+
+
 def ensure_data(data: Path, plan: str, files=(), default_train: bool = True, default_test: bool = True) -> None:
-    """Generate the plan's train/test files (where a run uses them) and the named ``DATA_FILES``
-    (``csifb generate`` resumes an interrupted file and leaves a complete one alone)."""
+    """Generate the plan's train/test files (where a run uses them) and the named ``DATA_FILES``."""
     train, test = data_paths(data, plan)
-    tr_seed, te_seed, tr_n, te_n = DATA.get(plan, (TRAIN_SEED, TEST_SEED, TRAIN_N, TEST_N))
+    tr_seed, _, tr_n, _ = DATA.get(plan, (TRAIN_SEED, TEST_SEED, TRAIN_N, TEST_N))
     jobs = [(train, plan, tr_n, tr_seed)] if default_train else []
-    jobs += [(test, plan, te_n, te_seed)] if default_test else []
+    jobs += [(test, plan, *test_set(plan))] if default_test else []
     jobs += [(data / f, *DATA_FILES[f]) for f in files]
-    for path, preset, n, seed in jobs:
-        subprocess.run([sys.executable, "-m", "sionna_csifb.cli", "generate", "--preset", preset, "--n", str(n),
-                        "--seed", str(seed), "--out", str(path), "--device", "cpu", "--no-progress"], check=True)
+    for job in jobs:
+        generate(*job)
 
 
 def _files(extra: list[str], flag: str) -> list[str]:
