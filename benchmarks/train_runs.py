@@ -103,6 +103,22 @@ PLANS: dict[str, dict[str, tuple]] = {
         **{f"eigen-ent-{b}-kb{k}-long": ("entropy", "small", b, False, 12000, 128, [
             *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--train", "uma_train100k.h5"])
            for b, k in ((118, 8), (286, 12))},
+        # ... and the 286-bit one trained on from there (--init-from) for 10000 more steps with a
+        # new cosine schedule from half the learning rate: is it still rising after 12000 steps?
+        "eigen-ent-286-kb12-long2": ("entropy", "small", 286, False, 10000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", "12", "--train", "uma_train100k.h5",
+            "--init-from", "eigen-ent-286-kb12-long", "--lr", "5e-4"]),
+        # generalisation of the entropy-coded model (as eigen-ent-118-kb8, 4000 steps): trained on
+        # UMi alone, on the realistic CDL-C alone, and on a mix of UMa, UMi and the realistic CDL-C
+        "eigen-ent-118-kb8-umi": ("entropy", "small", 118, False, 4000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", "8", "--train", "umi_train40k.h5",
+            "--test", "umi_test.h5"]),
+        "eigen-ent-118-kb8-cdl": ("entropy", "small", 118, False, 4000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", "8", "--train", "realistic-cdl-c_train40k.h5",
+            "--test", "realistic-cdl-c_test.h5"]),
+        "eigen-ent-118-kb8-mix": ("entropy", "small", 118, False, 4000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", "8",
+            "--train", "uma_train100k.h5", "umi_train40k.h5", "realistic-cdl-c_train40k.h5"]),
         # prediction (the DL CSI 5 ms after the UE measured it) with and without the UL CSI at the BS
         **{f"eigen-118-kb8-pred{'-si' if si else ''}": ("csinet", "small", 118, si, 2000, 128, [
             "--task", "prediction", *_EIG[2:], "--kept-beams", "8", "--train", "uma_train100k.h5"])
@@ -179,6 +195,9 @@ def command(plan: str, name: str, spec: tuple, data: Path, runs: Path, device: s
     own = {i for flag in ("--train", "--test") if flag in extra
            for i in range(extra.index(flag), extra.index(flag) + 1 + len(_files(extra, flag)))}
     extra = [a for i, a in enumerate(extra) if i not in own]
+    if "--init-from" in extra:  # a run of the same plan, by name
+        i = extra.index("--init-from") + 1
+        extra = [*extra[:i], str(runs / plan / extra[i]), *extra[i + 1:]]
     size_flag = ["--symbols" if model == "jscc" else "--bits", str(bits)]  # jscc: complex symbols k
     cmd = [sys.executable, "-m", "sionna_csifb.cli", "train", "--model", model, "--size", size, *size_flag,
            "--steps", str(steps), "--batch-size", str(batch), "--train", *trains, "--test", test,

@@ -111,6 +111,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         "preset's, 1.0; the paper has none)")
     t.add_argument("--device", default=None, help="torch device (default: sionna_csifb.config.device)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--init-from", default=None, metavar="RUN",
+                   help="start from the weights of a finished run folder of the same model and config "
+                        "(fine-tuning, or training on with a new learning-rate schedule); recorded in result.json")
     t.add_argument("--out", required=True, help="run folder: checkpoints, result.json")
     t.add_argument("--no-progress", action="store_true")
     sub.add_parser("presets", help="list the scenario presets")
@@ -231,6 +234,13 @@ def _train(args) -> int:
         if key == "rate_weight":  # a fixed lambda instead of the rate target
             mcfg["target_bits"] = None
     model = build_model(args.model, mcfg)
+    init = None
+    if args.init_from:
+        try:
+            init = _init_from(model, args.model, mcfg, args.init_from)
+        except ValueError as exc:
+            print(f"csifb train: error: {exc}", file=sys.stderr)
+            return 2
     tcfg = TrainingConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
                           task=args.task)
     try:
@@ -265,11 +275,36 @@ def _train(args) -> int:
                              "seed": train_ds.seed, "num_samples": len(train_ds)},
               "test_data": {"path": str(args.test), "seed": test_ds.seed, "num_samples": len(test_ds)},
               **({"scenarios": [p.scenario.to_dict() for p in parts]} if len(parts) > 1 else {}),
+              **({"init_from": init} if init else {}),
               "weights": "final.weights.h5", "steps": hist["steps"], "train_seconds": hist["seconds"], "loss_history": hist["losses"],
               "test_metrics": metrics}
     Path(args.out, "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(metrics))
     return 0
+
+
+def _init_from(model, kind: str, mcfg: dict, run: str) -> dict:
+    """Load a finished run's final weights into ``model`` (built from ``kind``/``mcfg``).
+
+    Raises:
+        ValueError: no finished run there, another model, or another model config.
+    """
+    from pathlib import Path
+
+    run = Path(run)
+    if not (run / "result.json").exists():
+        raise ValueError(f"--init-from {run}: no result.json there (a finished `csifb train` run folder?)")
+    res = json.loads((run / "result.json").read_text())
+    if res["model"] != kind:
+        raise ValueError(f"--init-from {run}: a --model {res['model']} run, this is --model {kind}")
+    have = {**model.get_config(), **mcfg}
+    diff = {k: (v, have.get(k)) for k, v in res["model_config"].items() if have.get(k, v) != v}
+    if diff:
+        raise ValueError(f"--init-from {run}: another model config (" + "; ".join(
+            f"{k}: run {a!r}, here {b!r}" for k, (a, b) in diff.items()) + ")")
+    model.load_weights(run / res.get("weights", "final.weights.h5"))
+    prior = res.get("init_from", {}).get("total_steps", 0)
+    return {"run": str(run), "steps": res["steps"], "total_steps": prior + res["steps"]}
 
 
 def _train_jscc(model, train_ds, tcfg, args):

@@ -29,6 +29,8 @@ def test_every_run_parses_as_csifb_train(plan, tmp_path):
         assert all(f in train_runs.DATA_FILES for f in named + train_runs._files(spec[6], "--test"))
         assert [Path(a).name for a in args.train] == (named or [f"{plan}_train.h5"])
         assert args.test.endswith(train_runs._files(spec[6], "--test")[0] if "--test" in spec[6] else f"{plan}_test.h5")
+        if args.init_from:  # a run of the same plan, started earlier
+            assert Path(args.init_from).parent == tmp_path / "runs" / plan and Path(args.init_from).name in train_runs.PLANS[plan]
 
 
 def test_ensure_data_generates_only_the_files_the_runs_use(tmp_path, monkeypatch):

@@ -118,6 +118,28 @@ def test_cli_trains_an_entropy_coded_model(ds, tmp_path):
                  "--steps", "1", "--out", str(tmp_path / "c"), "--rate-weight", "0.1", "--no-progress"]) == 2
 
 
+def test_cli_init_from_continues_a_finished_run(ds, tmp_path):
+    """--init-from loads a finished run's weights (its first loss is the trained model's, not a fresh
+    one's), records the chain of runs, and refuses an unfinished run or another config."""
+    from sionna_csifb.cli import main
+
+    test = generate_dataset(tmp_path / "test.h5", get_scenario("cpu-small"), 16, seed=6, progress=False)
+    args = ["train", "--model", "entropy", "--architecture", "eigen", "--kept-beams", "4", "--bits", "40",
+            "--train", str(ds.path), "--test", str(test), "--batch-size", "16", "--task", "reconstruction",
+            "--no-side-info", "--no-progress", "--lr", "3e-3"]
+    assert main([*args, "--steps", "100", "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--steps", "100", "--out", str(tmp_path / "b"), "--init-from", str(tmp_path / "a")]) == 0
+    a, b = (json.loads((tmp_path / r / "result.json").read_text()) for r in "ab")
+    assert b["init_from"] == {"run": str(tmp_path / "a"), "steps": 100, "total_steps": 100}
+    assert b["loss_history"][0][1] < a["loss_history"][0][1]
+    assert main([*args, "--steps", "1", "--out", str(tmp_path / "c"), "--init-from", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "c" / "result.json").read_text())["init_from"]["total_steps"] == 200
+    (tmp_path / "a" / "result.json").unlink()
+    assert main([*args, "--steps", "1", "--out", str(tmp_path / "d"), "--init-from", str(tmp_path / "a")]) == 2
+    other = [*args[:6], "8", *args[7:]]  # 8 kept beams
+    assert main([*other, "--steps", "1", "--out", str(tmp_path / "e"), "--init-from", str(tmp_path / "b")]) == 2
+
+
 def test_cli_trains_eigen_on_a_mix_of_scenarios(ds, tmp_path):
     """csifb train with two --train files: an eigen model on a mix, the manifest lists both scenarios,
     the scheme accepts each and refuses a third; a test set of another scenario is refused."""
