@@ -77,12 +77,15 @@ def shipped_result(name: str) -> dict:
     return {"model": e["model"], "model_config": e["model_config"], "scenario": e["scenario"],
             **({"scenarios": e["scenarios"]} if "scenarios" in e else {}),
             "training_config": {"task": e["task"], **e["training"]}, "steps": e["training"]["steps"],
+            **({"init_from": {"total_steps": e["training"]["init_from_steps"]}} if "init_from_steps" in e["training"] else {}),
             "train_data": e["train_data"], "test_data": e["test_data"], "shipped": True}
 
 
 def run_result(run: Path | ShippedRun) -> dict:
-    """A run's ``result.json`` (a ``ShippedRun``: the same fields from the manifest)."""
-    return shipped_result(run.name) if isinstance(run, ShippedRun) else json.loads((run / "result.json").read_text())
+    """A run's ``result.json`` (a ``ShippedRun``: the same fields from the manifest), with
+    ``total_steps``: its steps plus those of the runs it started from (``--init-from``)."""
+    res = shipped_result(run.name) if isinstance(run, ShippedRun) else json.loads((run / "result.json").read_text())
+    return {**res, "total_steps": res.get("init_from", {}).get("total_steps", 0) + res["steps"]}
 
 
 def load_run(run: Path | ShippedRun, scenario=None):

@@ -355,7 +355,7 @@ def main(argv=None) -> int:
             trained = _trained_on(res)
             row = {"name": run.name, "family": _family(res), "model_config": res["model_config"],
                    **({"shipped": True} if res.get("shipped") else {}),
-                   "trained_on": trained, "ood": ds.scenario.name not in trained, "steps": res["steps"],
+                   "trained_on": trained, "ood": ds.scenario.name not in trained, "steps": res["total_steps"],
                    "train_samples": res["train_data"]["num_samples"], **eval_codec(model, x, side_info=y)}
             if hasattr(model, "vq"):  # VQ models: how much of each index's bits the indices carry
                 row["codebook"] = codebook_usage(model, model.pack(x[:1000])[0])

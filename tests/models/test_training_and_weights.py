@@ -134,6 +134,11 @@ def test_cli_init_from_continues_a_finished_run(ds, tmp_path):
     assert b["loss_history"][0][1] < a["loss_history"][0][1]
     assert main([*args, "--steps", "1", "--out", str(tmp_path / "c"), "--init-from", str(tmp_path / "b")]) == 0
     assert json.loads((tmp_path / "c" / "result.json").read_text())["init_from"]["total_steps"] == 200
+    from sionna_csifb.weights.registry import manifest_entry, package_run
+
+    package_run(tmp_path / "c", "c", directory=tmp_path / "w")
+    training = manifest_entry("c", tmp_path / "w")["training"]
+    assert (training["steps"], training["init_from_steps"], training["total_steps"]) == (1, 200, 201)
     (tmp_path / "a" / "result.json").unlink()
     assert main([*args, "--steps", "1", "--out", str(tmp_path / "d"), "--init-from", str(tmp_path / "a")]) == 2
     other = [*args[:6], "8", *args[7:]]  # 8 kept beams
