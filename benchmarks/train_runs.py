@@ -108,6 +108,13 @@ PLANS: dict[str, dict[str, tuple]] = {
         "eigen-ent-286-kb12-long2": ("entropy", "small", 286, False, 10000, 128, [
             *_REC, "--architecture", "eigen", "--kept-beams", "12", "--train", "uma_train100k.h5",
             "--init-from", "eigen-ent-286-kb12-long", "--lr", "5e-4"]),
+        # held to eType II's payload in every report (--max-bits: a hinge on each report's length in
+        # training, the rate-adaptive mode in coding): the mean-rate models trained on for 4000 steps
+        **{f"eigen-ent-{b}-kb{k}-cap": ("entropy", "small", b, False, 4000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--train", "uma_train100k.h5",
+            "--max-bits", str(b), "--init-from", init, "--lr", "3e-4"])
+           for b, k, init in ((65, 4, "eigen-ent-65-kb4"), (118, 8, "eigen-ent-118-kb8-long"),
+                              (286, 12, "eigen-ent-286-kb12-long2"))},
         # generalisation of the entropy-coded model (as eigen-ent-118-kb8, 4000 steps): trained on
         # UMi alone, on the realistic CDL-C alone, and on a mix of UMa, UMi and the realistic CDL-C
         "eigen-ent-118-kb8-umi": ("entropy", "small", 118, False, 4000, 128, [

@@ -89,6 +89,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--companding", default=None, choices=["uniform", "mulaw"], help="entropy: the quantiser grid")
     t.add_argument("--rate-weight", type=float, default=None,
                    help="entropy: a fixed lambda (loss = MSE + lambda * bits) instead of the --bits target")
+    t.add_argument("--max-bits", type=int, default=None,
+                   help="entropy: a budget per report (e.g. an eType II payload): trained with a hinge on "
+                        "each report's length, coded in the rate-adaptive mode so every report fits")
     t.add_argument("--sgcs-weight", type=float, default=None, help="entropy: add w * (1 - SGCS) to the loss")
     t.add_argument("--size", default="small", choices=["small", "paper"])
     t.add_argument("--no-side-info", action="store_true", help="decoder without the UL CSI")
@@ -213,7 +216,7 @@ def _train(args) -> int:
     mcfg.update(csi_format(scen))
     # model-specific flags: each applies to one model class
     only = {"codebook_weight": "diffusion", "min_loss_weight": "diffusion", "codebook_balance": "diffusion", "entropy_model": "entropy",
-            "encoder": "entropy", "companding": "entropy", "rate_weight": "entropy", "sgcs_weight": "entropy",
+            "encoder": "entropy", "companding": "entropy", "rate_weight": "entropy", "sgcs_weight": "entropy", "max_bits": "entropy",
             "symbols": "jscc", "architecture": "jscc", "refinement": "jscc", "refine_steps": "jscc",
             "bits_per_value": ("csinet", "entropy"), "kept_beams": ("csinet", "entropy"),
             "residual_blocks": ("csinet", "entropy")}

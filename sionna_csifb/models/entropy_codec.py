@@ -61,6 +61,8 @@ __all__ = ["EntropyCodec", "VariableLengthBits", "RATE_GRIDS", "RATE_LEVELS"]
 #: bin centre), and its number of levels (see :meth:`EntropyCodec.grid_steps`).
 RATE_GRIDS = (1, 3, 5)
 RATE_LEVELS = 12
+#: Bits a budget-trained model (``max_bits``) leaves free for the level symbol (log2 12 = 3.6).
+CAP_MARGIN_BITS = 4
 
 
 @keras.saving.register_keras_serializable(package="sionna_csifb")
@@ -84,6 +86,12 @@ class EntropyCodec(QuantizedAutoencoder):
         target_bits: float or None. Rate-constrained training: after every training step
             lambda is multiplied by ``exp(0.02 (mean bits / target - 1))``, a dual ascent that
             settles the mean report length near the target (e.g. an eType II payload).
+        max_bits: int or None. A fixed budget per report (e.g. an eType II payload): training adds
+            ``cap_weight x mean(max(0, bits - (max_bits - 4)))`` (4 bits left for the
+            rate-adaptive level symbol), so that few reports need coarsening, and ``compress`` /
+            ``decompress`` use the rate-adaptive mode at ``max_bits`` by default: every report
+            fits the budget.
+        cap_weight: float. Weight per bit over the budget in training (``max_bits`` only).
         dither_seed: int or None. Dithered (universal) quantisation with a dither UE and BS
             draw from this shared seed and the report number (``first_report`` of ``compress``
             / ``decompress``; see :func:`~sionna_csifb.quantization.scalar.shared_dither`); the
@@ -126,7 +134,7 @@ class EntropyCodec(QuantizedAutoencoder):
     def __init__(self, architecture: str = "csinet", encoder: str = "cnn", num_latents: int = 32,
                  bits_per_value: int = 6, companding: str = "uniform", entropy_model: str = "hyperprior",
                  rate_weight: float = 3e-4, target_bits: float | None = None, sgcs_weight: float = 0.0,
-                 dither_seed: int | None = None,
+                 dither_seed: int | None = None, max_bits: int | None = None, cap_weight: float = 0.01,
                  hyper_latents: int = 8, hyper_width: int = 32, hyper_range: int = 8,
                  attention_dim: int = 16, attention_window: int = 8, input_size=(32, 32), side_info: bool = False,
                  num_subcarriers: int | None = None, window_start: int = 0, **kwargs) -> None:
@@ -149,6 +157,10 @@ class EntropyCodec(QuantizedAutoencoder):
             raise ValueError(f"`sgcs_weight` must be finite and >= 0, got {sgcs_weight!r}.")
         self.sgcs_weight = float(sgcs_weight)
         self.dither_seed = None if dither_seed is None else int(dither_seed)
+        self.max_bits = None if max_bits is None else check_positive_int(max_bits, "max_bits")
+        if not (math.isfinite(float(cap_weight)) and float(cap_weight) >= 0):
+            raise ValueError(f"`cap_weight` must be finite and >= 0, got {cap_weight!r}.")
+        self.cap_weight = float(cap_weight)
         self.hyper_latents = check_positive_int(hyper_latents, "hyper_latents")
         self.hyper_width = check_positive_int(hyper_width, "hyper_width")
         self.hyper_range = check_positive_int(hyper_range, "hyper_range")
@@ -280,7 +292,10 @@ class EntropyCodec(QuantizedAutoencoder):
         if training and self.target_bits is not None:  # dual ascent on lambda (no gradient)
             ratio = ops.stop_gradient(ops.mean(bits)) / self.target_bits
             self.lagrange.assign(ops.clip(lam * ops.exp(0.005 * (ratio - 1.0)), 1e-6, 0.05))
-        return {"x_hat": x_hat, "aux_loss": lam * ops.mean(bits), "bits": bits}
+        aux = lam * ops.mean(bits)
+        if self.max_bits is not None:  # the budget: a hinge on each report's length
+            aux = aux + self.cap_weight * ops.mean(ops.relu(bits - float(self.max_bits - CAP_MARGIN_BITS)))
+        return {"x_hat": x_hat, "aux_loss": aux, "bits": bits}
 
     def objective(self, outputs, target):
         """MSE of the packed estimate + lambda x bits (+ ``sgcs_weight`` x (1 - SGCS))."""
@@ -401,8 +416,10 @@ class EntropyCodec(QuantizedAutoencoder):
         return segs
 
     def compress_packed(self, x, max_bits: int | None = None, first_report: int = 0):
-        """Packed CSI -> :class:`VariableLengthBits` (range coded; see the module docstring)."""
+        """Packed CSI -> :class:`VariableLengthBits` (range coded; see the module docstring);
+        ``max_bits`` defaults to the model's own budget (``max_bits`` of the config)."""
         coder = self._coder()
+        max_bits = self.max_bits if max_bits is None else max_bits
         if max_bits is not None:
             max_bits = check_positive_int(max_bits, "max_bits")
         idx, z, fixed = self._symbols(x, first_report, with_header=True)
@@ -442,7 +459,8 @@ class EntropyCodec(QuantizedAutoencoder):
         self._check_finite(h, "h")
         return self.compress_packed(self.pack(h)[0], max_bits=max_bits, first_report=first_report)
 
-    def decode_symbols(self, payload, rate_adaptive: bool = False, first_report: int = 0, with_header: bool = False):
+    def decode_symbols(self, payload, rate_adaptive: bool | None = None, first_report: int = 0,
+                       with_header: bool = False):
         """Reports -> symbol values on the axis `[batch, M]` float (bin centres; -A..A); with
         ``with_header``, also the fixed-length header bits `[batch, header_bits]` (``eigen``).
 
@@ -450,6 +468,7 @@ class EntropyCodec(QuantizedAutoencoder):
             CodingError: a report that is no codeword of this model.
         """
         coder = self._coder()
+        rate_adaptive = self.max_bits is not None if rate_adaptive is None else rate_adaptive
         if not isinstance(payload, VariableLengthBits):
             raise TypeError(f"EntropyCodec decodes VariableLengthBits (what compress returns), got "
                             f"{type(payload).__name__}.")
@@ -487,7 +506,7 @@ class EntropyCodec(QuantizedAutoencoder):
             out = out + self._dither(len(out), first_report)
         return (out, heads) if with_header else out
 
-    def decompress_packed(self, payload, y=None, num_inference_steps=None, rate_adaptive: bool = False,
+    def decompress_packed(self, payload, y=None, num_inference_steps=None, rate_adaptive: bool | None = None,
                           first_report: int = 0):
         s, heads = self.decode_symbols(payload, rate_adaptive, first_report, with_header=True)
         beam = kept = None
@@ -495,9 +514,10 @@ class EntropyCodec(QuantizedAutoencoder):
             beam, kept = self._decode_header(ops.convert_to_tensor(heads))
         return self.decode_latent(self.from_axis(ops.convert_to_tensor(s.astype("float32"))), y, beam=beam, kept=kept)
 
-    def decompress(self, payload, side_info=None, num_inference_steps=None, rate_adaptive: bool = False,
+    def decompress(self, payload, side_info=None, num_inference_steps=None, rate_adaptive: bool | None = None,
                    first_report: int = 0):
-        """BS side: :class:`VariableLengthBits` (+ UL CSI) -> complex estimate."""
+        """BS side: :class:`VariableLengthBits` (+ UL CSI) -> complex estimate; ``rate_adaptive``
+        defaults to whether the model has a budget (``max_bits``)."""
         if side_info is not None:
             self._check_finite(side_info, "side_info")
         return self.to_csi(self.decompress_packed(payload, self.pack_side_info(side_info),
@@ -520,6 +540,7 @@ class EntropyCodec(QuantizedAutoencoder):
             cfg.pop(k, None)
         return {**cfg, "encoder": self.encoder_type, "num_latents": self.num_latents, "companding": self.companding,
                 "entropy_model": self.entropy_model, "rate_weight": self.rate_weight, "target_bits": self.target_bits, "sgcs_weight": self.sgcs_weight, "dither_seed": self.dither_seed,
+                "max_bits": self.max_bits, "cap_weight": self.cap_weight,
                 "hyper_latents": self.hyper_latents, "hyper_width": self.hyper_width,
                 "hyper_range": self.hyper_range, "attention_dim": self.attention_dim,
                 "attention_window": self.attention_window}

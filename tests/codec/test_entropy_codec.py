@@ -191,6 +191,36 @@ def test_eigen_report_is_header_then_range_code():
         _codec(architecture="eigen", sgcs_weight=1.0)
 
 
+def test_budget_trained_model_codes_within_its_budget():
+    """max_bits: the training loss adds a hinge on each report's length over the budget (less the
+    level symbol's 4 bits), and compress/decompress default to the rate-adaptive mode at it."""
+    from sionna_csifb.models.entropy_codec import CAP_MARGIN_BITS
+
+    h = _h(6, seed=4)
+    free = _codec(entropy_model="hyperprior", num_latents=12)
+    free.freeze()
+    budget = int(np.median(free.compress(h).num_bits)) - 6
+    m = _codec(entropy_model="hyperprior", num_latents=12, max_bits=budget, cap_weight=0.5)
+    assert m.get_config()["max_bits"] == budget and EntropyCodec.from_config(m.get_config()).max_bits == budget
+    x = m.pack(h)[0]
+    keras.utils.set_random_seed(1)
+    out = m.forward_packed(x, training=True)
+    bits = _np(out["bits"])
+    over = np.maximum(bits - (budget - CAP_MARGIN_BITS), 0).mean()
+    assert over > 0
+    np.testing.assert_allclose(float(_np(out["aux_loss"])), 3e-4 * bits.mean() + 0.5 * over, rtol=1e-4)
+    m.freeze()
+    p = m.compress(h)
+    assert (p.num_bits <= budget).mean() > 0.5
+    for b in range(6):  # the same reports as an explicit budget, decoded in the rate-adaptive mode
+        np.testing.assert_array_equal(p.report(b), m.compress(h, max_bits=budget).report(b))
+    np.testing.assert_array_equal(_np(m.decompress(p)), _np(m.decompress(p, rate_adaptive=True)))
+    with pytest.raises(ValueError, match="max_bits"):
+        _codec(max_bits=0)
+    with pytest.raises(ValueError, match="cap_weight"):
+        _codec(cap_weight=float("nan"))
+
+
 def test_weights_roundtrip_keeps_tables_and_fingerprint(tmp_path):
     m = _codec(entropy_model="hyperprior")
     m.freeze()

@@ -116,6 +116,13 @@ def test_cli_trains_an_entropy_coded_model(ds, tmp_path):
     assert model.frozen
     assert main(["train", "--model", "csinet", "--bits", "24", "--train", str(ds.path), "--test", str(test),
                  "--steps", "1", "--out", str(tmp_path / "c"), "--rate-weight", "0.1", "--no-progress"]) == 2
+    assert main(["train", "--model", "entropy", "--bits", "40", "--max-bits", "48", "--train", str(ds.path),
+                 "--test", str(test), "--steps", "2", "--batch-size", "16", "--task", "reconstruction",
+                 "--no-side-info", "--out", str(tmp_path / "cap"), "--no-progress"]) == 0
+    cap = json.loads((tmp_path / "cap" / "result.json").read_text())
+    assert cap["model_config"]["max_bits"] == 48 and cap["test_metrics"]["payload_bits"] > 0
+    assert main(["train", "--model", "csinet", "--bits", "24", "--train", str(ds.path), "--test", str(test),
+                 "--steps", "1", "--out", str(tmp_path / "c2"), "--max-bits", "30", "--no-progress"]) == 2
 
 
 def test_cli_init_from_continues_a_finished_run(ds, tmp_path):
