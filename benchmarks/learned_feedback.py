@@ -42,6 +42,8 @@ def _family(res: dict) -> str:
     cfg = res["model_config"]
     if res["model"] == "entropy" and cfg.get("architecture") == "eigen":
         res_mlp = ", residual MLPs" if cfg.get("residual_blocks") else ""
+        if cfg.get("max_bits"):
+            return f"eigen + learned entropy model (L strongest beams, held to a budget per report{res_mlp})"
         return f"eigen + learned entropy model (L strongest beams, variable length{res_mlp})"
     if res["model"] == "entropy":
         return "entropy-coded (angular-delay CsiNet)"
@@ -68,6 +70,12 @@ def _test_csi(path: Path, samples: int):
     return ds, x / s, y, z / s
 
 
+def _payload(row: dict) -> float:
+    """The payload a row is compared at: its budget per report if it is held to one, else its
+    mean report length."""
+    return float(row.get("budget_bits") or row["mean_bits"])
+
+
 def _nearest(bits: float, refs: list[dict], slack: float = 10.0) -> dict | None:
     """The eType II row whose payload is closest to ``bits``, if within ``slack`` bits."""
     best = min((r for r in refs if r["family"] == "eType II"), key=lambda r: abs(r["mean_bits"] - bits))
@@ -88,14 +96,24 @@ def _targets(result: dict) -> dict:
     out = {"sgcs_vs_etype2": {}, "codebook": {}, "diffusion_vs_csinet_nosi": []}
     for pc in ("etype2-pc1", "etype2-pc3", "etype2-pc6"):
         ref = next(r for r in rows if r["name"] == pc)
-        near = [r for r in learned if abs(r["mean_bits"] - ref["mean_bits"]) <= 10]
+        near = [r for r in learned if abs(_payload(r) - ref["mean_bits"]) <= 10]
         best = max(near, key=lambda r: r["sgcs"]) if near else None
         gain = None if best is None else best["sgcs"] / ref["sgcs"] - 1
         out["sgcs_vs_etype2"][pc] = {"etype2_bits": ref["mean_bits"], "etype2_sgcs": ref["sgcs"],
                                      "best": None if best is None else best["name"],
                                      "best_bits": None if best is None else best["mean_bits"],
+                                     "best_budget": None if best is None else best.get("budget_bits"),
                                      "best_sgcs": None if best is None else best["sgcs"], "gain": gain,
                                      "met_5pct": gain is not None and gain >= 0.05}
+    out["held_to_payload"] = {}  # the strict reading: every report at most eType II's payload
+    for pc in ("etype2-pc1", "etype2-pc3", "etype2-pc6"):
+        held = [c for c in result.get("capped", []) if c["etype2"] == pc]
+        best = max(held, key=lambda c: c["sgcs"]) if held else None
+        if best is not None:
+            out["held_to_payload"][pc] = {
+                "best": best["name"], "budget_bits": best["budget_bits"], "etype2_sgcs": best["etype2_sgcs"],
+                "best_sgcs": best["sgcs"], "mean_bits": best["mean_bits"], "max_bits": best["max_bits"],
+                "gain": best["sgcs_vs_etype2"], "met_5pct": best["sgcs_vs_etype2"] >= 0.05}
     for r in learned:
         if "codebook" in r:
             f = r["codebook"]["index_entropy_fraction"]
@@ -198,12 +216,12 @@ def _plot(result: dict, path: Path) -> None:
     for ax, name in zip(axes[0], sets):
         rows = result["test_sets"][name]["rows"]
         for fam in dict.fromkeys(r["family"] for r in rows):
-            rs = sorted((r for r in rows if r["family"] == fam), key=lambda r: r["mean_bits"])
+            rs = sorted((r for r in rows if r["family"] == fam), key=_payload)
             ood = all(r.get("ood") for r in rs) and fam not in style
-            ax.plot([r["mean_bits"] for r in rs], [r["sgcs"] for r in rs], style.get(fam, "o--" if ood else "o-"),
+            ax.plot([_payload(r) for r in rs], [r["sgcs"] for r in rs], style.get(fam, "o--" if ood else "o-"),
                     label=fam + (" (OOD)" if ood else ""))
         ax.set_xscale("log")
-        ax.set_xlabel("feedback payload (bits)")
+        ax.set_xlabel("feedback payload (bits; mean, or the budget of held models)")
         ax.set_ylabel("SGCS vs measured DL CSI")
         ax.set_title(f"test: {name}")
         ax.grid(alpha=0.3, which="both")
@@ -222,12 +240,22 @@ def _markdown(result: dict) -> str:
     for pc, g in t["sgcs_vs_etype2"].items():
         best = "-" if g["best"] is None else f"`{g['best']}`"
         num = (lambda v, f: "-" if v is None else format(v, f))
-        out.append(f"| {pc} | {g['etype2_bits']:.0f} | {g['etype2_sgcs']:.3f} | {best} | {num(g['best_bits'], '.0f')} "
+        bits = num(g['best_bits'], '.0f') + (f" (<= {g['best_budget']})" if g.get("best_budget") else "")
+        out.append(f"| {pc} | {g['etype2_bits']:.0f} | {g['etype2_sgcs']:.3f} | {best} | {bits} "
                    f"| {num(g['best_sgcs'], '.3f')} | {'-' if g['gain'] is None else format(100 * g['gain'], '+.1f') + '%'} "
                    f"| {'yes' if g['met_5pct'] else 'no'} |")
+    if t.get("held_to_payload"):
+        out += ["", "Held to eType II's payload in every report (the rate-adaptive mode; table \"held to eType II's "
+                "payload\" below):", "", "| eType II | its bits | its SGCS | best learned | mean / max bits | SGCS | gain "
+                "| >= +5% |", "|---|---|---|---|---|---|---|---|"]
+        out += [f"| {pc} | {g['budget_bits']} | {g['etype2_sgcs']:.3f} | `{g['best']}` | {g['mean_bits']:.1f} / "
+                f"{g['max_bits']} | {g['best_sgcs']:.3f} | {100 * g['gain']:+.1f}% | {'yes' if g['met_5pct'] else 'no'} |"
+                for pc, g in t["held_to_payload"].items()]
     if result.get("capped"):
-        out += ["", "Bits of variable-length (entropy-coded) rows are mean report lengths; the same models held to "
-                "eType II's payload in every report are in the table \"held to eType II's payload\" below."]
+        out += ["", "Bits of variable-length (entropy-coded) rows are mean report lengths, with the budget every "
+                "report is held to in parentheses for models trained for one (`--max-bits`, compared at their "
+                "budget); all entropy-coded models held to eType II's payload in every report are in the table "
+                "\"held to eType II's payload\" below."]
     for c in t["diffusion_vs_csinet_nosi"]:
         out += ["", f"Diffusion without side information against CsiNet without it: `{c['diffusion']}` "
                 f"{c['diffusion_nmse_db']:.2f} dB / SGCS {c['diffusion_sgcs']:.3f}, `{c['csinet']}` "
@@ -240,14 +268,15 @@ def _markdown(result: dict) -> str:
         out += [f"### Test set `{name}` ({ts['num_samples']} samples, seed {ts['seed']})", "",
                 "| scheme | family | trained on | bits | SGCS | NMSE (dB) | eType II at <= 10 b | SGCS vs it |",
                 "|---|---|---|---|---|---|---|---|"]
-        for r in sorted(ts["rows"], key=lambda r: (r["family"], r["mean_bits"])):
+        for r in sorted(ts["rows"], key=lambda r: (r["family"], _payload(r))):
             ref = r.get("etype2_ref")
             vs = f"{100 * r['sgcs_vs_etype2']:+.1f}%" if r.get("sgcs_vs_etype2") is not None else "-"
             trained = ", ".join(r.get("trained_on", [])) or "-"
             if r.get("ood"):
                 trained += " (OOD)"
             name = f"`{r['name']}`" + (" (shipped)" if r.get("shipped") else "")
-            out.append(f"| {name} | {r['family']} | {trained} | {r['mean_bits']:.1f} | {r['sgcs']:.3f} | "
+            bits = f"{r['mean_bits']:.1f}" + (f" (<= {r['budget_bits']})" if r.get("budget_bits") else "")
+            out.append(f"| {name} | {r['family']} | {trained} | {bits} | {r['sgcs']:.3f} | "
                        f"{r['nmse_db']:.2f} | {ref or '-'} | {vs} |")
         out.append("")
     vq = [(name, r) for name, ts in result["test_sets"].items() for r in ts["rows"] if "codebook" in r]
@@ -356,10 +385,11 @@ def main(argv=None) -> int:
             row = {"name": run.name, "family": _family(res), "model_config": res["model_config"],
                    **({"shipped": True} if res.get("shipped") else {}),
                    "trained_on": trained, "ood": ds.scenario.name not in trained, "steps": res["total_steps"],
-                   "train_samples": res["train_data"]["num_samples"], **eval_codec(model, x, side_info=y)}
+                   "train_samples": res["train_data"]["num_samples"], **eval_codec(model, x, side_info=y),
+                   **({"budget_bits": res["model_config"]["max_bits"]} if res["model_config"].get("max_bits") else {})}
             if hasattr(model, "vq"):  # VQ models: how much of each index's bits the indices carry
                 row["codebook"] = codebook_usage(model, model.pack(x[:1000])[0])
-            ref = _nearest(row["mean_bits"], refs)
+            ref = _nearest(_payload(row), refs)
             if ref is not None:
                 row["etype2_ref"], row["sgcs_vs_etype2"] = ref["name"], row["sgcs"] / ref["sgcs"] - 1
             rows.append(row)

@@ -30,6 +30,8 @@ def tiny(tmp_path_factory):
             "eigen-20-kb2": [*eigen, "--no-side-info", "--kept-beams", "2"],
             "eigen-ent-30-kb2": ["--model", "entropy", "--architecture", "eigen", "--bits", "30", "--kept-beams", "2",
                                  "--no-side-info"],
+            "eigen-ent-cap-kb2": ["--model", "entropy", "--architecture", "eigen", "--bits", "30", "--kept-beams", "2",
+                                  "--max-bits", "120", "--no-side-info"],
             "csinet-24": ["--model", "csinet", "--bits", "24", "--no-side-info"],
             "diffusion-16": ["--model", "diffusion", "--size", "small", "--bits", "16", "--no-side-info"]}
     for name, flags in runs.items():
@@ -60,6 +62,11 @@ def test_learned_feedback_benchmark(tiny, tmp_path):
         c = cap["eigen-ent-30-kb2"]
         assert c["budget_bits"] == int(rows[ent["etype2_ref"]]["mean_bits"]) and 0 <= c["share_within_budget"] <= 1
         assert c["max_bits"] <= c["budget_bits"] or c["share_within_budget"] < 1
+    held = rows["eigen-ent-cap-kb2"]  # trained for a budget: compared at it, coded within it
+    assert "held to a budget" in held["family"] and held["budget_bits"] == 120 and held["max_bits"] <= 120
+    assert ("eigen-ent-cap-kb2" in cap) == bool(held.get("etype2_ref"))
+    assert all(g["best"] in cap for g in res["targets"]["held_to_payload"].values())
+    assert "(<= 120)" in out.with_suffix(".md").read_text()
     assert "eigen-20-pred" not in rows  # prediction runs: only in the prediction table, against the future CSI
     pred = {row["name"]: row for row in res["prediction"]["rows"]}
     assert {"measured DL CSI, uncompressed", "etype2-pc3", "eigen-20", "eigen-20-pred", "eigen-20-pred-si"} <= set(pred)
