@@ -109,8 +109,8 @@ PLANS: dict[str, dict[str, tuple]] = {
             *_REC, "--architecture", "eigen", "--kept-beams", "12", "--train", "uma_train100k.h5",
             "--init-from", "eigen-ent-286-kb12-long", "--lr", "5e-4"]),
         # held to eType II's payload in every report (--max-bits: a hinge on each report's length in
-        # training, the rate-adaptive mode in coding): the mean-rate models trained on for 4000 steps
-        **{f"eigen-ent-{b}-kb{k}-cap": ("entropy", "small", b, False, 4000, 128, [
+        # training, the rate-adaptive mode in coding): the mean-rate models trained on for 3000 steps
+        **{f"eigen-ent-{b}-kb{k}-cap": ("entropy", "small", b, False, 3000, 128, [
             *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--train", "uma_train100k.h5",
             "--max-bits", str(b), "--init-from", init, "--lr", "3e-4"])
            for b, k, init in ((65, 4, "eigen-ent-65-kb4"), (118, 8, "eigen-ent-118-kb8-long"),
