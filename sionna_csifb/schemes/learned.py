@@ -52,7 +52,9 @@ class LearnedScheme(FeedbackScheme):
         m = self.entry["test_metrics"]
         if self.kind == "analog" and num_inference_steps is None:
             self.num_inference_steps = m.get("num_inference_steps")
-        size = (f"{m['payload_bits']:.1f} bits on average (variable)" if self.variable_length
+        cap = getattr(self.model, "max_bits", None)
+        size = (f"{m['payload_bits']:.1f} bits on average (variable" + (f", at most {cap})" if cap else ")")
+                if self.variable_length
                 else f"{self.model.num_symbols} complex symbols (analog, test at UL SNR {m['ul_snr_db']:g} dB)"
                 if self.kind == "analog" else f"{self.nominal_payload_bits} bits")
         self.description = (f"{self.entry['model']} ({self.entry.get('size', '')}), "
