@@ -339,7 +339,7 @@ def main(argv=None) -> int:
                     help="holds <preset>_test.h5; a missing one is generated as train_runs.py does")
     ap.add_argument("--ood", nargs="*", default=[], help="presets whose <data>/<preset>_test.h5 is also evaluated")
     ap.add_argument("--samples", type=int, default=2000)
-    ap.add_argument("--only", default=None, help="evaluate only runs whose name contains this")
+    ap.add_argument("--only", default=None, help="evaluate only these runs (comma-separated names)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -354,7 +354,7 @@ def main(argv=None) -> int:
     runs = sorted(p for p in (args.runs / args.plan).glob("*") if (p / "result.json").exists())
     runs += [p for p in args.extra_runs if (p / "result.json").exists()]
     if args.only:
-        runs = [r for r in runs if args.only in r.name]
+        runs = [r for r in runs if r.name in args.only.split(",")]
     runs += [ShippedRun(n) for n in args.weights]
     models, predictors = [], []
     for run in runs:
