@@ -70,16 +70,18 @@ def select_schemes(names, max_bits, num_ant=32):
 
 
 def compare_learned(rows, ts: str) -> list[dict]:
-    """Each learned scheme against the eType II configuration with the nearest payload."""
+    """Each learned scheme against the eType II configuration with the nearest payload (its
+    budget for a scheme whose reports are held to one, else its mean report length)."""
     books = [r for r in rows if r["scheme"].startswith("etype2-")]
     out = []
     for r in rows:
         if r["kind"] != "digital" or r["scheme"].startswith(("etype2-", "type1-")) or not books:
             continue
-        b = min(books, key=lambda c: abs(c["payload_bits"] - r["payload_bits"]))
+        b = min(books, key=lambda c: abs(c["payload_bits"] - (r.get("budget_bits") or r["payload_bits"])))
         mu = lambda x: x["snr"][ts]["mu_rzf"]["throughput_mbps"]  # noqa: E731
         out.append({"learned": r["scheme"] + (" [OOD]" if r["out_of_distribution"] else ""),
-                    "out_of_distribution": r["out_of_distribution"], "learned_bits": r["payload_bits"], "codebook": b["scheme"],
+                    "out_of_distribution": r["out_of_distribution"], "learned_bits": r["payload_bits"],
+                    **({"learned_budget_bits": r["budget_bits"]} if r.get("budget_bits") else {}), "codebook": b["scheme"],
                     "codebook_bits": b["payload_bits"], "learned_sgcs": r["sgcs"], "codebook_sgcs": b["sgcs"],
                     "learned_mu_mbps": mu(r), "codebook_mu_mbps": mu(b),
                     "beats_in_sgcs_and_mu": r["sgcs"] > b["sgcs"] and mu(r) > mu(b)})
@@ -313,7 +315,8 @@ def main(argv=None) -> int:
         md += ["", caveat]
     comparisons = compare_learned(rows, ts)
     for c in comparisons:
-        line = (f"{c['learned']} ({_bits(c['learned_bits'])} b) vs {c['codebook']} ({_bits(c['codebook_bits'])} b): "
+        held = f", at most {c['learned_budget_bits']}" if c.get("learned_budget_bits") else ""
+        line = (f"{c['learned']} ({_bits(c['learned_bits'])} b{held}) vs {c['codebook']} ({_bits(c['codebook_bits'])} b): "
                 f"SGCS {c['learned_sgcs']:.3f} vs {c['codebook_sgcs']:.3f}, MU {c['learned_mu_mbps']:.1f} vs "
                 f"{c['codebook_mu_mbps']:.1f} Mbit/s -> {'beats' if c['beats_in_sgcs_and_mu'] else 'does NOT beat'} it")
         print(line)

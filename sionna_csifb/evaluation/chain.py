@@ -163,6 +163,7 @@ def evaluate_scheme(scheme: FeedbackScheme, data: CSITriplet, scenario: Scenario
         "uplink_res": info["uplink_res"] if info["uplink_res"] is not None else res_coded,
         "reports_lost": float(lost.float().mean()),
         **_variable_length_stats(msg.num_bits, per_report_res),
+        **({"budget_bits": scheme.budget_bits} if scheme.budget_bits else {}),
         "nmse_db": to_db(nmse(z, h_hat)),
         "sgcs": float(sgcs(z, h_hat).mean()),
         "bf_gain_db": bf_gain_db(z, h_hat),

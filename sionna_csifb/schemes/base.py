@@ -148,6 +148,12 @@ class FeedbackScheme(abc.ABC):
         return self.nominal_payload_bits
 
     @property
+    def budget_bits(self) -> int | None:
+        """The most bits any report takes, for variable-length reports held to a budget (a
+        model trained with ``max_bits``); None otherwise."""
+        return None
+
+    @property
     def trained_scenarios(self) -> list[str] | None:
         """Names of the scenarios a learned scheme was trained on; None for schemes that
         were not trained (codebooks, references), which hold on any scenario."""

@@ -52,7 +52,7 @@ class LearnedScheme(FeedbackScheme):
         m = self.entry["test_metrics"]
         if self.kind == "analog" and num_inference_steps is None:
             self.num_inference_steps = m.get("num_inference_steps")
-        cap = getattr(self.model, "max_bits", None)
+        cap = self.budget_bits
         size = (f"{m['payload_bits']:.1f} bits on average (variable" + (f", at most {cap})" if cap else ")")
                 if self.variable_length
                 else f"{self.model.num_symbols} complex symbols (analog, test at UL SNR {m['ul_snr_db']:g} dB)"
@@ -81,6 +81,10 @@ class LearnedScheme(FeedbackScheme):
     def mean_payload_bits(self) -> float | None:
         bits = self.entry["test_metrics"]["payload_bits"]
         return None if bits is None else float(bits)
+
+    @property
+    def budget_bits(self) -> int | None:
+        return getattr(self.model, "max_bits", None) if self.variable_length else None
 
     @property
     def num_symbols(self) -> int | None:
