@@ -86,6 +86,31 @@ def _trained_on(res: dict) -> list[str]:
     return [s["name"] for s in res.get("scenarios") or [res["scenario"]]]
 
 
+def _nominal_bits(row: dict) -> float:
+    """The payload a model was trained for: its budget, else its rate target (variable-length
+    reports grow or shrink out of distribution), else its fixed payload."""
+    cfg = row.get("model_config", {})
+    return float(cfg.get("max_bits") or cfg.get("target_bits") or row["mean_bits"])
+
+
+def _generalisation(result: dict) -> list[dict]:
+    """Each learned model on each test set against the model of the same family and nominal
+    payload (within 10 b) trained on that test set's scenario alone."""
+    gen = []
+    for preset, ts in result["test_sets"].items():
+        learned = [r for r in ts["rows"] if "trained_on" in r]
+        for r in learned:
+            matched = [m for m in learned if m["trained_on"] == [preset] and m["family"] == r["family"]
+                       and abs(_nominal_bits(m) - _nominal_bits(r)) <= 10]
+            m = max(matched, key=lambda m: m["sgcs"]) if matched else None
+            gen.append({"name": r["name"], "trained_on": r["trained_on"], "test": preset, "sgcs": r["sgcs"],
+                        "mean_bits": r["mean_bits"], "matched": None if m is None else m["name"],
+                        "matched_sgcs": None if m is None else m["sgcs"],
+                        "matched_mean_bits": None if m is None else m["mean_bits"],
+                        "loss": None if m is None else r["sgcs"] - m["sgcs"]})
+    return gen
+
+
 def _targets(result: dict) -> dict:
     """The issue's targets on the plan's test set: the best in-distribution learned scheme within
     10 bits of eType II pc1/pc3/pc6 (SGCS >= +5%, aim +10%); VQ index entropy >= 90% of the bits
@@ -316,12 +341,14 @@ def _markdown(result: dict) -> str:
     if result.get("generalisation"):
         out += ["### Generalisation: SGCS of each model on each test set, and its loss against the model trained "
                 "on that test set's scenario", "",
-                "| model | trained on | test set | SGCS | matched model | its SGCS | loss |", "|---|---|---|---|---|---|---|"]
+                "| model | trained on | test set | SGCS | bits | matched model | its SGCS | its bits | loss |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for g in result["generalisation"]:
             m = g.get("matched")
+            num = (lambda v, f: "-" if v is None else format(v, f))
             out.append(f"| `{g['name']}` | {', '.join(g['trained_on'])} | {g['test']} | {g['sgcs']:.3f} | "
-                       f"{'`' + m + '`' if m else '-'} | "
-                       f"{'-' if g.get('matched_sgcs') is None else format(g['matched_sgcs'], '.3f')} | "
+                       f"{num(g.get('mean_bits'), '.1f')} | {'`' + m + '`' if m else '-'} | "
+                       f"{num(g.get('matched_sgcs'), '.3f')} | {num(g.get('matched_mean_bits'), '.1f')} | "
                        f"{'-' if g.get('loss') is None else format(g['loss'], '+.3f')} |")
         out.append("")
     return "\n".join(out)
@@ -402,19 +429,7 @@ def main(argv=None) -> int:
             result["prediction"] = _prediction(x, y, z, ds, models, predictors)
         result["test_sets"][preset] = {"path": str(args.data / f"{preset}_test.h5"), "seed": ds.seed,
                                        "num_samples": len(x), "scenario": ds.scenario.to_dict(), "rows": rows}
-    # generalisation: each learned model on each test set vs the model trained on that scenario alone
-    gen = []
-    for preset, ts in result["test_sets"].items():
-        learned = [r for r in ts["rows"] if "trained_on" in r]
-        for r in learned:
-            matched = [m for m in learned if m["trained_on"] == [preset] and m["family"] == r["family"]
-                       and abs(m["mean_bits"] - r["mean_bits"]) <= 10]
-            m = max(matched, key=lambda m: m["sgcs"]) if matched else None
-            gen.append({"name": r["name"], "trained_on": r["trained_on"], "test": preset, "sgcs": r["sgcs"],
-                        "matched": None if m is None else m["name"],
-                        "matched_sgcs": None if m is None else m["sgcs"],
-                        "loss": None if m is None else r["sgcs"] - m["sgcs"]})
-    result["generalisation"] = gen
+    result["generalisation"] = _generalisation(result)
     result["targets"] = _targets(result)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o)))
