@@ -115,8 +115,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="torch device (default: sionna_csifb.config.device)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--init-from", default=None, metavar="RUN",
-                   help="start from the weights of a finished run folder of the same model and config "
-                        "(fine-tuning, or training on with a new learning-rate schedule); recorded in result.json")
+                   help="start from the weights of a finished run folder of the same model and config, "
+                        "except for --max-bits (fine-tuning, training on with a new learning-rate schedule, "
+                        "or for a budget); recorded in result.json")
     t.add_argument("--out", required=True, help="run folder: checkpoints, result.json")
     t.add_argument("--no-progress", action="store_true")
     sub.add_parser("presets", help="list the scenario presets")
@@ -301,7 +302,8 @@ def _init_from(model, kind: str, mcfg: dict, run: str) -> dict:
     if res["model"] != kind:
         raise ValueError(f"--init-from {run}: a --model {res['model']} run, this is --model {kind}")
     have = {**model.get_config(), **mcfg}
-    diff = {k: (v, have.get(k)) for k, v in res["model_config"].items() if have.get(k, v) != v}
+    free = ("max_bits", "cap_weight")  # a budget changes the loss and the coding mode, not the weights
+    diff = {k: (v, have.get(k)) for k, v in res["model_config"].items() if k not in free and have.get(k, v) != v}
     if diff:
         raise ValueError(f"--init-from {run}: another model config (" + "; ".join(
             f"{k}: run {a!r}, here {b!r}" for k, (a, b) in diff.items()) + ")")

@@ -150,6 +150,11 @@ def test_cli_init_from_continues_a_finished_run(ds, tmp_path):
     assert main([*args, "--steps", "1", "--out", str(tmp_path / "d"), "--init-from", str(tmp_path / "a")]) == 2
     other = [*args[:6], "8", *args[7:]]  # 8 kept beams
     assert main([*other, "--steps", "1", "--out", str(tmp_path / "e"), "--init-from", str(tmp_path / "b")]) == 2
+    # a budget may be set or changed: it changes the loss and the coding mode, not the weights
+    assert main([*args, "--steps", "1", "--max-bits", "60", "--out", str(tmp_path / "f"), "--init-from",
+                 str(tmp_path / "b")]) == 0
+    assert main([*args, "--steps", "1", "--max-bits", "50", "--out", str(tmp_path / "g"), "--init-from",
+                 str(tmp_path / "f")]) == 0
 
 
 def test_cli_trains_eigen_on_a_mix_of_scenarios(ds, tmp_path):
