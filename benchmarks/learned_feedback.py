@@ -246,7 +246,7 @@ def _plot(result: dict, path: Path) -> None:
             ax.plot([_payload(r) for r in rs], [r["sgcs"] for r in rs], style.get(fam, "o--" if ood else "o-"),
                     label=fam + (" (OOD)" if ood else ""))
         ax.set_xscale("log")
-        ax.set_xlabel("feedback payload (bits; mean, or the budget of held models)")
+        ax.set_xlabel("payload (bits: mean, or budget)")
         ax.set_ylabel("SGCS vs measured DL CSI")
         ax.set_title(f"test: {name}")
         ax.grid(alpha=0.3, which="both")
@@ -369,9 +369,19 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help="evaluate only these runs (comma-separated names)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None)
+    ap.add_argument("--replot", action="store_true",
+                    help="only recompute the generalisation table and redraw the figure and the Markdown "
+                         "from the rows of the JSON at --out")
     args = ap.parse_args(argv)
     out = args.out or Path(f"benchmarks/results/learned_feedback_{args.plan}.json")
     plot = args.plot or Path(f"docs/results/learned_feedback_{args.plan}.png")
+    if args.replot:
+        result = json.loads(out.read_text())
+        result["generalisation"] = _generalisation(result)
+        out.write_text(json.dumps(result, indent=2))
+        out.with_suffix(".md").write_text(_markdown(result))
+        _plot(result, plot)
+        return 0
 
     import torch
 

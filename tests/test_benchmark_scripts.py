@@ -83,6 +83,11 @@ def test_learned_feedback_benchmark(tiny, tmp_path):
     assert "diffusion-16" in t["codebook"]
     assert t["diffusion_vs_csinet_nosi"] and t["diffusion_vs_csinet_nosi"][0]["csinet"] == "csinet-24"
     md = out.with_suffix(".md").read_text()
+    (tmp_path / "lf.png").unlink()  # --replot: the figure and the Markdown again from the JSON alone
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "learned_feedback.py"), "--plan", "cpu-small",
+                        "--out", str(out), "--plot", str(tmp_path / "lf.png"), "--replot"], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0 and out.with_suffix(".md").read_text() == md and (tmp_path / "lf.png").exists()
     assert "(OOD)" in md and "VQ codebook use" in md and "### Prediction" in md and (tmp_path / "lf.png").exists()
 
 
