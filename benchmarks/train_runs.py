@@ -98,6 +98,11 @@ PLANS: dict[str, dict[str, tuple]] = {
         **{f"eigen-ent-{b}-kb{k}-res2": ("entropy", "small", b, False, 4000, 128, [
             *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--residual-blocks", "2",
             "--train", "uma_train100k.h5"]) for b, k in ((65, 4), (118, 8), (286, 12))},
+        # ... with MLPs twice as wide (1024): is the 4000-step model capacity-bound? (against
+        # eigen-ent-118-kb8 / eigen-ent-286-kb12 at the same steps)
+        **{f"eigen-ent-{b}-kb{k}-w1024": ("entropy", "small", b, False, 4000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--hidden-width", "1024",
+            "--train", "uma_train100k.h5"]) for b, k in ((118, 8), (286, 12))},
         # ... trained three times as long (12000 steps, ~12 epochs of the 1e5 drops): do the
         # high-rate models underfit at 4000 steps? (yes: +0.015 SGCS at 118 and 286 bits; shipped)
         **{f"eigen-ent-{b}-kb{k}-long": ("entropy", "small", b, False, 12000, 128, [
@@ -115,6 +120,13 @@ PLANS: dict[str, dict[str, tuple]] = {
             "--max-bits", str(b), "--init-from", init, "--lr", "3e-4"])
            for b, k, init in ((65, 4, "eigen-ent-65-kb4"), (118, 8, "eigen-ent-118-kb8-long"),
                               (286, 12, "eigen-ent-286-kb12-long2"))},
+        # ... trained on from those with a gentler budget weight, about the SGCS a bit buys at that rate
+        # (0.0036, 0.0016, 0.0004 per bit between the mean-rate and the -cap models): the -cap models
+        # left 14-22% of the budget unused; now more reports use it, a few more are coarsened to fit
+        **{f"eigen-ent-{b}-kb{k}-cap2": ("entropy", "small", b, False, 1500, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--train", "uma_train100k.h5",
+            "--max-bits", str(b), "--cap-weight", str(w), "--init-from", f"eigen-ent-{b}-kb{k}-cap", "--lr", "2e-4"])
+           for b, k, w in ((65, 4, 0.003), (118, 8, 0.0015), (286, 12, 0.0005))},
         # generalisation of the entropy-coded model (as eigen-ent-118-kb8, 4000 steps): trained on
         # UMi alone, on the realistic CDL-C alone, and on a mix of UMa, UMi and the realistic CDL-C
         "eigen-ent-118-kb8-umi": ("entropy", "small", 118, False, 4000, 128, [

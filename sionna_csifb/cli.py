@@ -73,6 +73,8 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--kept-beams", type=int, default=None,
                    help="csinet/entropy --architecture eigen: send the set of the L strongest orthogonal beams "
                         "(combinatorial index, as eType II) and compress only their coefficients (default 0: all)")
+    t.add_argument("--hidden-width", type=int, default=None,
+                   help="csinet/entropy --architecture eigen: width of the encoder's and decoder's MLPs (default 512)")
     t.add_argument("--residual-blocks", type=int, default=None,
                    help="csinet/entropy --architecture eigen: pre-norm residual MLP blocks in the encoder and "
                         "decoder instead of two dense layers (default 0)")
@@ -92,6 +94,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-bits", type=int, default=None,
                    help="entropy: a budget per report (e.g. an eType II payload): trained with a hinge on "
                         "each report's length, coded in the rate-adaptive mode so every report fits")
+    t.add_argument("--cap-weight", type=float, default=None,
+                   help="entropy --max-bits: weight per bit over the budget in training (default 0.01; smaller "
+                        "lets more reports use the whole budget, more of them then coarsened to fit)")
     t.add_argument("--sgcs-weight", type=float, default=None, help="entropy: add w * (1 - SGCS) to the loss")
     t.add_argument("--size", default="small", choices=["small", "paper"])
     t.add_argument("--no-side-info", action="store_true", help="decoder without the UL CSI")
@@ -218,11 +223,19 @@ def _train(args) -> int:
     # model-specific flags: each applies to one model class
     only = {"codebook_weight": "diffusion", "min_loss_weight": "diffusion", "codebook_balance": "diffusion", "entropy_model": "entropy",
             "encoder": "entropy", "companding": "entropy", "rate_weight": "entropy", "sgcs_weight": "entropy", "max_bits": "entropy",
+            "cap_weight": "entropy", "hidden_width": ("csinet", "entropy"),
             "symbols": "jscc", "architecture": "jscc", "refinement": "jscc", "refine_steps": "jscc",
             "bits_per_value": ("csinet", "entropy"), "kept_beams": ("csinet", "entropy"),
             "residual_blocks": ("csinet", "entropy")}
     if args.architecture == "eigen":
         only["architecture"] = ("csinet", "entropy")
+    for key in ("kept_beams", "residual_blocks", "hidden_width"):
+        if getattr(args, key) is not None and args.architecture != "eigen":
+            print(f"csifb train: error: --{key.replace('_', '-')} applies to --architecture eigen", file=sys.stderr)
+            return 2
+    if args.cap_weight is not None and args.max_bits is None:
+        print("csifb train: error: --cap-weight applies with --max-bits (a budget per report)", file=sys.stderr)
+        return 2
     for key, owner in only.items():
         value = getattr(args, key)
         if value is None:

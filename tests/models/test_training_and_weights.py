@@ -153,8 +153,15 @@ def test_cli_init_from_continues_a_finished_run(ds, tmp_path):
     # a budget may be set or changed: it changes the loss and the coding mode, not the weights
     assert main([*args, "--steps", "1", "--max-bits", "60", "--out", str(tmp_path / "f"), "--init-from",
                  str(tmp_path / "b")]) == 0
-    assert main([*args, "--steps", "1", "--max-bits", "50", "--out", str(tmp_path / "g"), "--init-from",
-                 str(tmp_path / "f")]) == 0
+    assert main([*args, "--steps", "1", "--max-bits", "50", "--cap-weight", "0.002", "--out", str(tmp_path / "g"),
+                 "--init-from", str(tmp_path / "f")]) == 0
+    assert json.loads((tmp_path / "g" / "result.json").read_text())["model_config"]["cap_weight"] == 0.002
+    # --cap-weight needs a budget; the eigen flags need --architecture eigen; a width is a new model
+    assert main([*args, "--steps", "1", "--cap-weight", "0.002", "--out", str(tmp_path / "h")]) == 2
+    noeig = [a for a in args if a not in ("--architecture", "eigen")]
+    assert main([*noeig, "--steps", "1", "--out", str(tmp_path / "i")]) == 2
+    assert main([*args, "--steps", "1", "--hidden-width", "64", "--out", str(tmp_path / "j"), "--init-from",
+                 str(tmp_path / "b")]) == 2
 
 
 def test_cli_trains_eigen_on_a_mix_of_scenarios(ds, tmp_path):
