@@ -138,6 +138,13 @@ PLANS: dict[str, dict[str, tuple]] = {
         "eigen-ent-118-kb8-mix": ("entropy", "small", 118, False, 4000, 128, [
             *_REC, "--architecture", "eigen", "--kept-beams", "8",
             "--train", "uma_train100k.h5", "umi_train40k.h5", "realistic-cdl-c_train40k.h5"]),
+        # fine-tuning the shipped UMa model (eigen-ent-118b-uma, 12000 steps) on 4e4 drops of UMi or
+        # of the realistic CDL-C for 1000 steps: how much of the matched model's gain does a short
+        # fine-tune recover? (against the UMa model out of distribution and eigen-ent-118-kb8-umi/-cdl)
+        **{f"eigen-ent-118-kb8-ft-{tag}": ("entropy", "small", 118, False, 1000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", "8", "--train", f"{preset}_train40k.h5",
+            "--test", f"{preset}_test.h5", "--init-from", "ship:eigen-ent-118b-uma", "--lr", "3e-4"])
+           for tag, preset in (("umi", "umi"), ("cdl", "realistic-cdl-c"))},
         # prediction (the DL CSI 5 ms after the UE measured it) with and without the UL CSI at the BS
         **{f"eigen-118-kb8-pred{'-si' if si else ''}": ("csinet", "small", 118, si, 2000, 128, [
             "--task", "prediction", *_EIG[2:], "--kept-beams", "8", "--train", "uma_train100k.h5"])
@@ -214,9 +221,10 @@ def command(plan: str, name: str, spec: tuple, data: Path, runs: Path, device: s
     own = {i for flag in ("--train", "--test") if flag in extra
            for i in range(extra.index(flag), extra.index(flag) + 1 + len(_files(extra, flag)))}
     extra = [a for i, a in enumerate(extra) if i not in own]
-    if "--init-from" in extra:  # a run of the same plan, by name
+    if "--init-from" in extra:  # a run of the same plan by name, or shipped weights (``ship:NAME``)
         i = extra.index("--init-from") + 1
-        extra = [*extra[:i], str(runs / plan / extra[i]), *extra[i + 1:]]
+        start = extra[i][5:] if extra[i].startswith("ship:") else str(runs / plan / extra[i])
+        extra = [*extra[:i], start, *extra[i + 1:]]
     size_flag = ["--symbols" if model == "jscc" else "--bits", str(bits)]  # jscc: complex symbols k
     cmd = [sys.executable, "-m", "sionna_csifb.cli", "train", "--model", model, "--size", size, *size_flag,
            "--steps", str(steps), "--batch-size", str(batch), "--train", *trains, "--test", test,

@@ -120,12 +120,14 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="torch device (default: sionna_csifb.config.device)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--init-from", default=None, metavar="RUN",
-                   help="start from the weights of a finished run folder of the same model and config, "
-                        "except for --max-bits (fine-tuning, training on with a new learning-rate schedule, "
-                        "or for a budget); recorded in result.json")
+                   help="start from the weights of a finished run folder, or of shipped weights by name "
+                        "(`csifb weights`), of the same model and config except for --max-bits: fine-tuning "
+                        "on your scenario, training on with a new learning-rate schedule, or for a budget; "
+                        "recorded in result.json, whose scenarios then include those the start was trained on")
     t.add_argument("--out", required=True, help="run folder: checkpoints, result.json")
     t.add_argument("--no-progress", action="store_true")
     sub.add_parser("presets", help="list the scenario presets")
+    sub.add_parser("weights", help="list the shipped weights: model, payload, task, scenarios trained on, steps")
     i = sub.add_parser("info", help="describe a dataset file")
     i.add_argument("file")
     return p
@@ -136,6 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command == "presets":
         print("\n".join(f"{k}  {v.description}" for k, v in PRESETS.items()))
+        return 0
+    if args.command == "weights":
+        from .weights.registry import list_bundled, manifest_entry
+
+        for name in list_bundled():
+            e = manifest_entry(name)
+            cfg, scen = e["model_config"], [s["name"] for s in e.get("scenarios") or [e["scenario"]]]
+            size = (f"{cfg['max_bits']} b max" if cfg.get("max_bits") else f"{cfg['num_bits']} b" if "num_bits" in cfg
+                    else f"{cfg['target_bits']:g} b mean" if cfg.get("target_bits") else f"{cfg.get('num_symbols')} symbols")
+            print(f"{name:28s} {e['model']:9s} {size:12s} {e['task']:14s} {', '.join(scen):22s} "
+                  f"{e['training'].get('total_steps', e['training']['steps'])} steps")
         return 0
     if args.command == "info":
         from .data.hdf5 import CSIDataset
@@ -285,13 +298,17 @@ def _train(args) -> int:
     if mcfg.get("architecture") == "eigen":  # its defaults too, so a later default cannot change the weights' model
         mcfg.update({k: model.get_config()[k] for k in ("num_subbands", "hidden_width", "beam_oversampling",
                                                            "kept_beams", "residual_blocks")})
+    scenarios = [p.scenario.to_dict() for p in parts]  # with those of the weights it started from
+    for sc in (init or {}).pop("scenarios", []):
+        if sc["name"] not in [s["name"] for s in scenarios]:
+            scenarios.insert(0, sc)
     result = {"model": args.model, "size": args.size, "model_config": mcfg,
               "training_config": tcfg if isinstance(tcfg, dict) else tcfg.__dict__,
               "scenario": test_ds.scenario.to_dict(),
               "train_data": {"path": [str(p) for p in args.train] if len(parts) > 1 else str(args.train[0]),
                              "seed": train_ds.seed, "num_samples": len(train_ds)},
               "test_data": {"path": str(args.test), "seed": test_ds.seed, "num_samples": len(test_ds)},
-              **({"scenarios": [p.scenario.to_dict() for p in parts]} if len(parts) > 1 else {}),
+              **({"scenarios": scenarios} if len(scenarios) > 1 else {}),
               **({"init_from": init} if init else {}),
               "weights": "final.weights.h5", "steps": hist["steps"], "train_seconds": hist["seconds"], "loss_history": hist["losses"],
               "test_metrics": metrics}
@@ -301,28 +318,51 @@ def _train(args) -> int:
 
 
 def _init_from(model, kind: str, mcfg: dict, run: str) -> dict:
-    """Load a finished run's final weights into ``model`` (built from ``kind``/``mcfg``).
+    """Load a finished run's final weights, or shipped weights by manifest name, into ``model``
+    (built from ``kind``/``mcfg``).
+
+    Returns:
+        dict: what ``result.json`` records (``run`` or ``weights`` and its sha256, its steps, the
+        total steps of the chain) and the scenarios the weights were trained on.
 
     Raises:
-        ValueError: no finished run there, another model, or another model config.
+        ValueError: no finished run or shipped weights of that name, a corrupted file, another
+            model, or another model config.
     """
     from pathlib import Path
 
-    run = Path(run)
-    if not (run / "result.json").exists():
-        raise ValueError(f"--init-from {run}: no result.json there (a finished `csifb train` run folder?)")
-    res = json.loads((run / "result.json").read_text())
+    from .weights.registry import WEIGHTS_DIR, list_bundled, manifest_entry, sha256_of
+
+    path = Path(run)
+    if (path / "result.json").exists():
+        res = json.loads((path / "result.json").read_text())
+        weights, steps = path / res.get("weights", "final.weights.h5"), res["steps"]
+        prior = res.get("init_from", {}).get("total_steps", 0)
+        record = {"run": str(path)}
+    elif not path.exists() and run in list_bundled():
+        res = manifest_entry(run)
+        weights, steps = WEIGHTS_DIR / res["file"], res["training"]["steps"]
+        prior = res["training"].get("init_from_steps", 0)
+        if sha256_of(weights) != res["sha256"]:
+            raise ValueError(f"--init-from {run}: {weights} is corrupted or modified (sha256 differs from the manifest)")
+        record = {"weights": run, "sha256": res["sha256"]}
+    else:
+        raise ValueError(f"--init-from {run}: neither a finished `csifb train` run folder (with result.json) "
+                         f"nor shipped weights (`csifb weights`: {', '.join(list_bundled())})")
     if res["model"] != kind:
-        raise ValueError(f"--init-from {run}: a --model {res['model']} run, this is --model {kind}")
+        raise ValueError(f"--init-from {run}: a --model {res['model']} model, this is --model {kind}")
     have = {**model.get_config(), **mcfg}
     free = ("max_bits", "cap_weight")  # a budget changes the loss and the coding mode, not the weights
     diff = {k: (v, have.get(k)) for k, v in res["model_config"].items() if k not in free and have.get(k, v) != v}
     if diff:
         raise ValueError(f"--init-from {run}: another model config (" + "; ".join(
-            f"{k}: run {a!r}, here {b!r}" for k, (a, b) in diff.items()) + ")")
-    model.load_weights(run / res.get("weights", "final.weights.h5"))
-    prior = res.get("init_from", {}).get("total_steps", 0)
-    return {"run": str(run), "steps": res["steps"], "total_steps": prior + res["steps"]}
+            f"{k}: there {a!r}, here {b!r}" for k, (a, b) in diff.items()) + ")")
+    try:
+        model.load_weights(weights)
+    except Exception as exc:  # a file whose layout does not fit the config
+        raise ValueError(f"--init-from {run}: {weights} does not fit this model config: {exc}") from exc
+    return {**record, "steps": steps, "total_steps": prior + steps,
+            "scenarios": res.get("scenarios") or [res["scenario"]]}
 
 
 def _train_jscc(model, train_ds, tcfg, args):

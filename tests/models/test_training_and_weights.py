@@ -192,3 +192,45 @@ def test_cli_trains_eigen_on_a_mix_of_scenarios(ds, tmp_path):
     tdl = generate_dataset(tmp_path / "t2.h5", get_scenario("cpu-small", ul_phases="shared-offset"), 8, seed=9,
                            progress=False)
     assert main([*args[:-3], "--out", str(tmp_path / "bad"), "--no-progress", "--test", str(tdl)]) == 2
+
+
+@pytest.fixture(scope="module")
+def umi_sets(tmp_path_factory):
+    """Tiny sets of the UMi preset (the shipped UMa weights' geometry: 32 antennas, 667 subcarriers)."""
+    d = tmp_path_factory.mktemp("umi")
+    return [generate_dataset(d / f"{n}.h5", get_scenario("umi"), 32, seed=s, progress=False)
+            for n, s in (("train", 5), ("test", 6))]
+
+
+def test_cli_fine_tunes_shipped_weights_on_another_scenario(umi_sets, tmp_path):
+    """--init-from a shipped weights name: checked against its sha256 and config, recorded with the
+    steps it already had, and the result lists the scenarios of both trainings (so a scheme built from
+    it accepts UMa and UMi without the out-of-distribution opt-in)."""
+    from sionna_csifb.cli import main
+    from sionna_csifb.weights.registry import manifest_entry
+
+    train_set, test_set = umi_sets
+    args = ["train", "--model", "entropy", "--architecture", "eigen", "--kept-beams", "4", "--bits", "65",
+            "--train", str(train_set), "--test", str(test_set), "--batch-size", "8", "--task",
+            "reconstruction", "--no-side-info", "--no-progress", "--steps", "2"]
+    shipped = manifest_entry("eigen-ent-65b-uma")
+    assert main([*args, "--residual-blocks", "2", "--out", str(tmp_path / "ft"),
+                 "--init-from", "eigen-ent-65b-uma"]) == 0
+    res = json.loads((tmp_path / "ft" / "result.json").read_text())
+    assert res["init_from"] == {"weights": "eigen-ent-65b-uma", "sha256": shipped["sha256"],
+                                "steps": shipped["training"]["steps"],
+                                "total_steps": shipped["training"]["steps"]}
+    assert [s["name"] for s in res["scenarios"]] == ["uma", "umi"] and res["scenario"]["name"] == "umi"
+    assert res["test_metrics"]["sgcs"] > 0.3  # the trained UMa model, not a fresh one
+    # an unknown name, or a config the weights were not trained with (default residual blocks), is refused
+    assert main([*args, "--residual-blocks", "2", "--out", str(tmp_path / "x"), "--init-from", "no-such"]) == 2
+    assert main([*args, "--out", str(tmp_path / "y"), "--init-from", "eigen-ent-65b-uma"]) == 2
+
+
+def test_cli_lists_shipped_weights(capsys):
+    from sionna_csifb.cli import main
+
+    assert main(["weights"]) == 0
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("eigen-ent-118b-uma"))
+    assert "entropy" in line and "118 b mean" in line and "uma" in line and "12000 steps" in line
