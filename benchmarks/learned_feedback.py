@@ -102,8 +102,8 @@ def _generalisation(result: dict) -> list[dict]:
     for preset, ts in result["test_sets"].items():
         learned = [r for r in ts["rows"] if "trained_on" in r]
         for r in learned:
-            matched = [m for m in learned if m["trained_on"] == [preset] and m["family"] == r["family"]
-                       and abs(_nominal_bits(m) - _nominal_bits(r)) <= 10]
+            matched = [m for m in [*learned, *ts.get("matched_rows", [])] if m["trained_on"] == [preset]
+                       and m["family"] == r["family"] and abs(_nominal_bits(m) - _nominal_bits(r)) <= 10]
             m = max(matched, key=lambda m: m["sgcs"]) if matched else None
             gen.append({"name": r["name"], "trained_on": r["trained_on"], "test": preset, "sgcs": r["sgcs"],
                         "mean_bits": r["mean_bits"], "matched": None if m is None else m["name"],
@@ -111,6 +111,18 @@ def _generalisation(result: dict) -> list[dict]:
                         "matched_mean_bits": None if m is None else m["mean_bits"],
                         "loss": None if m is None else r["sgcs"] - m["sgcs"]})
     return gen
+
+
+def _matched_rows(path: Path, preset: str, seed: int, num_samples: int) -> list[dict]:
+    """The rows of models trained on ``preset`` alone in an earlier result JSON of this script, on
+    the same test set (refused when its seed or size differs), tagged with that JSON's name."""
+    ts = json.loads(path.read_text())["test_sets"].get(preset)
+    if ts is None:
+        return []
+    if (ts["seed"], ts["num_samples"]) != (seed, num_samples):
+        raise SystemExit(f"--matched-from {path}: its {preset} test set (seed {ts['seed']}, {ts['num_samples']} "
+                         f"samples) is not this one (seed {seed}, {num_samples} samples)")
+    return [{**r, "name": f"{r['name']} ({path.name})"} for r in ts["rows"] if r.get("trained_on") == [preset]]
 
 
 def _targets(result: dict) -> dict:
@@ -371,6 +383,9 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help="evaluate only these runs (comma-separated names)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None)
+    ap.add_argument("--matched-from", type=Path, default=None,
+                    help="an earlier result JSON of this script whose models trained on one test set's scenario "
+                         "alone are also matched models here (same test sets: seed and size are checked)")
     ap.add_argument("--replot", action="store_true",
                     help="only recompute the generalisation table and redraw the figure and the Markdown "
                          "from the rows of the JSON at --out")
@@ -441,6 +456,8 @@ def main(argv=None) -> int:
             result["prediction"] = _prediction(x, y, z, ds, models, predictors)
         result["test_sets"][preset] = {"path": str(args.data / f"{preset}_test.h5"), "seed": ds.seed,
                                        "num_samples": len(x), "scenario": ds.scenario.to_dict(), "rows": rows}
+        if args.matched_from:
+            result["test_sets"][preset]["matched_rows"] = _matched_rows(args.matched_from, preset, ds.seed, len(x))
     result["generalisation"] = _generalisation(result)
     result["targets"] = _targets(result)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -139,12 +139,19 @@ PLANS: dict[str, dict[str, tuple]] = {
             *_REC, "--architecture", "eigen", "--kept-beams", "8",
             "--train", "uma_train100k.h5", "umi_train40k.h5", "realistic-cdl-c_train40k.h5"]),
         # fine-tuning the shipped UMa model (eigen-ent-118b-uma, 12000 steps) on 4e4 drops of UMi or
-        # of the realistic CDL-C for 1000 steps: how much of the matched model's gain does a short
-        # fine-tune recover? (against the UMa model out of distribution and eigen-ent-118-kb8-umi/-cdl)
-        **{f"eigen-ent-118-kb8-ft-{tag}": ("entropy", "small", 118, False, 1000, 128, [
+        # of the realistic CDL-C for 1000 steps (4 minutes) or 4000: how much of the matched model's
+        # gain does a fine-tune recover? (against the UMa model out of distribution and
+        # eigen-ent-118-kb8-umi/-cdl, 4000 steps on that scenario alone)
+        **{f"eigen-ent-118-kb8-ft-{tag}{'' if n == 1000 else '-4k'}": ("entropy", "small", 118, False, n, 128, [
             *_REC, "--architecture", "eigen", "--kept-beams", "8", "--train", f"{preset}_train40k.h5",
             "--test", f"{preset}_test.h5", "--init-from", "ship:eigen-ent-118b-uma", "--lr", "3e-4"])
-           for tag, preset in (("umi", "umi"), ("cdl", "realistic-cdl-c"))},
+           for tag, preset in (("umi", "umi"), ("cdl", "realistic-cdl-c")) for n in (1000, 4000)},
+        # ... and on the mix of UMa, UMi and the realistic CDL-C for 4000 steps (against
+        # eigen-ent-118-kb8-mix, 4000 steps on the mix from scratch): one model for all three
+        "eigen-ent-118-kb8-ft-mix-4k": ("entropy", "small", 118, False, 4000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", "8",
+            "--train", "uma_train100k.h5", "umi_train40k.h5", "realistic-cdl-c_train40k.h5",
+            "--init-from", "ship:eigen-ent-118b-uma", "--lr", "3e-4"]),
         # prediction (the DL CSI 5 ms after the UE measured it) with and without the UL CSI at the BS
         **{f"eigen-118-kb8-pred{'-si' if si else ''}": ("csinet", "small", 118, si, 2000, 128, [
             "--task", "prediction", *_EIG[2:], "--kept-beams", "8", "--train", "uma_train100k.h5"])

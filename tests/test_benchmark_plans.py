@@ -7,6 +7,7 @@ import pytest
 
 from sionna_csifb.cli import _build_parser
 from sionna_csifb.csi.scenario import PRESETS
+from sionna_csifb.weights.registry import list_bundled
 
 _SPEC = importlib.util.spec_from_file_location("train_runs", Path(__file__).parents[1] / "benchmarks" / "train_runs.py")
 train_runs = importlib.util.module_from_spec(_SPEC)
@@ -29,7 +30,9 @@ def test_every_run_parses_as_csifb_train(plan, tmp_path):
         assert all(f in train_runs.DATA_FILES for f in named + train_runs._files(spec[6], "--test"))
         assert [Path(a).name for a in args.train] == (named or [f"{plan}_train.h5"])
         assert args.test.endswith(train_runs._files(spec[6], "--test")[0] if "--test" in spec[6] else f"{plan}_test.h5")
-        if args.init_from:  # a run of the same plan, started earlier
+        if args.init_from in list_bundled():  # shipped weights (fine-tuning)
+            assert f"ship:{args.init_from}" in spec[6]
+        elif args.init_from:  # a run of the same plan, started earlier
             assert Path(args.init_from).parent == tmp_path / "runs" / plan and Path(args.init_from).name in train_runs.PLANS[plan]
 
 

@@ -106,3 +106,28 @@ def test_learned_feedback_shipped_weights(tmp_path):
     assert row["shipped"] and row["trained_on"] == ["uma"] and not row["ood"]
     assert "learned entropy model" in row["family"] and 0 < row["sgcs"] <= 1 and row["mean_bits"] > 20
     assert "`eigen-ent-65b-uma` (shipped)" in out.with_suffix(".md").read_text()
+
+
+def test_learned_feedback_matched_from_an_earlier_json(tmp_path):
+    """--matched-from: models trained on a test set's scenario alone in an earlier JSON are matched
+    models (the loss of a fine-tuned or out-of-distribution model is taken against them); a JSON of
+    another test set is refused."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lf", ROOT / "benchmarks" / "learned_feedback.py")
+    lf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lf)
+    fam, cfg = "eigen + learned entropy model", {"target_bits": 118.0}
+    earlier = {"test_sets": {"umi": {"seed": 12, "num_samples": 2000, "rows": [
+        {"name": "m-umi", "family": fam, "model_config": cfg, "trained_on": ["umi"], "sgcs": 0.74, "mean_bits": 111.0},
+        {"name": "m-uma", "family": fam, "model_config": cfg, "trained_on": ["uma"], "sgcs": 0.73, "mean_bits": 107.0},
+        {"name": "etype2-pc3", "family": "eType II", "sgcs": 0.69, "mean_bits": 118.0}]}}}
+    path = tmp_path / "earlier.json"
+    path.write_text(json.dumps(earlier))
+    rows = lf._matched_rows(path, "umi", 12, 2000)
+    assert [r["name"] for r in rows] == ["m-umi (earlier.json)"] and lf._matched_rows(path, "uma", 12, 2000) == []
+    with pytest.raises(SystemExit, match="seed 12, 2000 samples"):
+        lf._matched_rows(path, "umi", 13, 2000)
+    ft = {"name": "ft", "family": fam, "model_config": cfg, "trained_on": ["uma", "umi"], "sgcs": 0.75, "mean_bits": 110.0}
+    gen = lf._generalisation({"test_sets": {"umi": {"rows": [ft], "matched_rows": rows}}})
+    assert gen[0]["matched"] == "m-umi (earlier.json)" and gen[0]["loss"] == pytest.approx(0.01)
