@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg, scen = e["model_config"], [s["name"] for s in e.get("scenarios") or [e["scenario"]]]
             size = (f"{cfg['max_bits']} b max" if cfg.get("max_bits") else f"{cfg['num_bits']} b" if "num_bits" in cfg
                     else f"{cfg['target_bits']:g} b mean" if cfg.get("target_bits") else f"{cfg.get('num_symbols')} symbols")
-            print(f"{name:28s} {e['model']:9s} {size:12s} {e['task']:14s} {', '.join(scen):22s} "
+            print(f"{name:28s} {e['model']:9s} {size:12s} {e['task']:14s} {', '.join(scen):32s} "
                   f"{e['training'].get('total_steps', e['training']['steps'])} steps")
         return 0
     if args.command == "info":

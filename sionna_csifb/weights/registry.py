@@ -130,7 +130,8 @@ def package_run(run: str | Path, name: str, directory: str | Path = WEIGHTS_DIR)
         "training": {"steps": res["steps"], "batch_size": res["training_config"]["batch_size"],
                      "learning_rate": res["training_config"]["learning_rate"], "seed": res["training_config"]["seed"],
                      "cpu_seconds": round(res["train_seconds"], 1),
-                     **({"init_from_steps": res["init_from"]["total_steps"],
+                     **({"init_from": res["init_from"].get("weights") or Path(res["init_from"]["run"]).name,
+                         "init_from_steps": res["init_from"]["total_steps"],
                          "total_steps": res["init_from"]["total_steps"] + res["steps"]} if "init_from" in res else {})},
         "test_metrics": res["test_metrics"],
     }

@@ -28,3 +28,17 @@ def test_shipped_weights_load(name):
             from sionna_csifb.models.entropy_codec import RATE_LEVELS
 
             assert ((p.num_bits <= model.max_bits) | (model.last_levels == RATE_LEVELS - 1)).all()
+
+
+def test_weights_fine_tuned_on_a_mix_are_in_distribution_on_each_scenario():
+    """eigen-ent-118b-mix (eigen-ent-118b-uma fine-tuned on UMa, UMi and the realistic CDL-C):
+    its manifest lists all three and the weights it started from; other presets stay refused."""
+    from sionna_csifb.csi.scenario import get_scenario
+    from sionna_csifb.schemes.learned import LearnedScheme
+
+    s = LearnedScheme("eigen-ent-118b-mix")
+    assert s.trained_scenarios == ["uma", "umi", "realistic-cdl-c"]
+    assert all(s.trained_for(get_scenario(n)) for n in s.trained_scenarios)
+    assert not s.trained_for(get_scenario("tr38843-uma"))
+    _, entry = load_model("eigen-ent-118b-mix")
+    assert entry["training"]["init_from"] == "eigen-ent-118b-uma" and entry["training"]["total_steps"] == 16000
