@@ -256,6 +256,15 @@ def _plot(result: dict, path: Path) -> None:
         rows = result["test_sets"][name]["rows"]
         for fam in dict.fromkeys(r["family"] for r in rows):
             rs = sorted((r for r in rows if r["family"] == fam), key=_payload)
+            if fam not in style and len(rs) > 1 and len({_nominal_bits(r) for r in rs}) == 1:
+                # one payload, several models (trained on other data): a marker per model, not a curve
+                names = sorted(r["name"] for r in rs)
+                for r in rs:
+                    i = names.index(r["name"])
+                    ax.plot([_payload(r)], [r["sgcs"]], "oDv^s<>pP*hx"[i % 12], color=f"C{2 + i % 8}",
+                            fillstyle="none" if r.get("ood") else "full", linestyle="none",
+                            label=f"{r['name']} ({', '.join(r.get('trained_on', []))})")
+                continue
             ood = all(r.get("ood") for r in rs) and fam not in style
             ax.plot([_payload(r) for r in rs], [r["sgcs"] for r in rs], style.get(fam, "o--" if ood else "o-"),
                     label=fam + (" (OOD)" if ood else ""))
@@ -264,7 +273,14 @@ def _plot(result: dict, path: Path) -> None:
         ax.set_ylabel("SGCS vs measured DL CSI")
         ax.set_title(f"test: {name}")
         ax.grid(alpha=0.3, which="both")
-    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    handles = {}  # one entry per label, filled (in distribution) where some panel has it so
+    for ax in axes[0]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if label not in handles or handles[label].get_fillstyle() == "none":
+                handles[label] = h
+    axes[0][-1].legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8,
+                       title="hollow: out of distribution" if any(len(h.get_xdata()) == 1 for h in handles.values()) else None,
+                       title_fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")

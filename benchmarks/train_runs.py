@@ -103,10 +103,11 @@ PLANS: dict[str, dict[str, tuple]] = {
         **{f"eigen-ent-{b}-kb{k}-w1024": ("entropy", "small", b, False, 4000, 128, [
             *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--hidden-width", "1024",
             "--train", "uma_train100k.h5"]) for b, k in ((118, 8), (286, 12))},
-        # ... the 118-bit one trained on for 8000 more steps (12000 in all, as the shipped -long one)
-        "eigen-ent-118-kb8-w1024-long2": ("entropy", "small", 118, False, 8000, 128, [
-            *_REC, "--architecture", "eigen", "--kept-beams", "8", "--hidden-width", "1024",
-            "--train", "uma_train100k.h5", "--init-from", "eigen-ent-118-kb8-w1024", "--lr", "5e-4"]),
+        # ... trained on for 8000 more steps (12000 in all, as the shipped -long ones)
+        **{f"eigen-ent-{b}-kb{k}-w1024-long2": ("entropy", "small", b, False, 8000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--hidden-width", "1024",
+            "--train", "uma_train100k.h5", "--init-from", f"eigen-ent-{b}-kb{k}-w1024", "--lr", "5e-4"])
+           for b, k in ((118, 8), (286, 12))},
         # ... trained three times as long (12000 steps, ~12 epochs of the 1e5 drops): do the
         # high-rate models underfit at 4000 steps? (yes: +0.015 SGCS at 118 and 286 bits; shipped)
         **{f"eigen-ent-{b}-kb{k}-long": ("entropy", "small", b, False, 12000, 128, [
