@@ -252,6 +252,7 @@ def _plot(result: dict, path: Path) -> None:
     sets = list(result["test_sets"])
     fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 4.2), squeeze=False)
     style = {"eType II": "s-", "Type I": "^-"}
+    families = list(dict.fromkeys(r["family"] for ts in result["test_sets"].values() for r in ts["rows"]))
     for ax, name in zip(axes[0], sets):
         rows = result["test_sets"][name]["rows"]
         for fam in dict.fromkeys(r["family"] for r in rows):
@@ -265,9 +266,12 @@ def _plot(result: dict, path: Path) -> None:
                             fillstyle="none" if r.get("ood") else "full", linestyle="none",
                             label=f"{r['name']} ({', '.join(r.get('trained_on', []))})")
                 continue
-            ood = all(r.get("ood") for r in rs) and fam not in style
-            ax.plot([_payload(r) for r in rs], [r["sgcs"] for r in rs], style.get(fam, "o--" if ood else "o-"),
-                    label=fam + (" (OOD)" if ood else ""))
+            for ood in (False, True):  # in and out of distribution apart (a model trained on a mix among them)
+                part = [r for r in rs if bool(r.get("ood")) == ood]
+                if part:
+                    ax.plot([_payload(r) for r in part], [r["sgcs"] for r in part],
+                            style.get(fam, "o--" if ood else "o-"), color=f"C{families.index(fam) % 10}",
+                            label=fam + (" (OOD)" if ood else ""))
         ax.set_xscale("log")
         ax.set_xlabel("payload (bits: mean, or budget)")
         ax.set_ylabel("SGCS vs measured DL CSI")
@@ -279,7 +283,7 @@ def _plot(result: dict, path: Path) -> None:
             if label not in handles or handles[label].get_fillstyle() == "none":
                 handles[label] = h
     axes[0][-1].legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8,
-                       title="hollow: out of distribution" if any(len(h.get_xdata()) == 1 for h in handles.values()) else None,
+                       title="hollow: out of distribution" if any(h.get_linestyle() == "None" for h in handles.values()) else None,
                        title_fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
