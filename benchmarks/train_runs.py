@@ -128,9 +128,8 @@ PLANS: dict[str, dict[str, tuple]] = {
                               (286, 12, "eigen-ent-286-kb12-long2"))},
         # ... trained on from those with a gentler budget weight, about the SGCS a bit buys at that rate
         # (0.0036, 0.0016, 0.0004 per bit between the mean-rate and the -cap models): the -cap models
-        # left 14-22% of the budget unused; now more reports use it, a few more are coarsened to fit.
-        # Outcome: more of the budget used (mean 58.3/103.3/241.1 b against 55.9/98.2/223.4) but lower
-        # SGCS (0.624/0.674/0.753 against 0.627/0.683/0.760): not shipped
+        # left 14-22% of the budget unused; now more reports use it, a few more are coarsened to fit
+        # (not shipped; their results were lost with their run folders, no benchmark JSON)
         **{f"eigen-ent-{b}-kb{k}-cap2": ("entropy", "small", b, False, 1500, 128, [
             *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--train", "uma_train100k.h5",
             "--max-bits", str(b), "--cap-weight", str(w), "--init-from", f"eigen-ent-{b}-kb{k}-cap", "--lr", "2e-4"])

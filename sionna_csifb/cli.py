@@ -298,10 +298,9 @@ def _train(args) -> int:
     if mcfg.get("architecture") == "eigen":  # its defaults too, so a later default cannot change the weights' model
         mcfg.update({k: model.get_config()[k] for k in ("num_subbands", "hidden_width", "beam_oversampling",
                                                            "kept_beams", "residual_blocks")})
-    scenarios = [p.scenario.to_dict() for p in parts]  # with those of the weights it started from
-    for sc in (init or {}).pop("scenarios", []):
-        if sc["name"] not in [s["name"] for s in scenarios]:
-            scenarios.insert(0, sc)
+    scenarios = [p.scenario.to_dict() for p in parts]  # after those of the weights it started from
+    names = {s["name"] for s in scenarios}
+    scenarios = [s for s in (init or {}).pop("scenarios", []) if s["name"] not in names] + scenarios
     result = {"model": args.model, "size": args.size, "model_config": mcfg,
               "training_config": tcfg if isinstance(tcfg, dict) else tcfg.__dict__,
               "scenario": test_ds.scenario.to_dict(),
@@ -331,7 +330,7 @@ def _init_from(model, kind: str, mcfg: dict, run: str) -> dict:
     """
     from pathlib import Path
 
-    from .weights.registry import WEIGHTS_DIR, list_bundled, manifest_entry, sha256_of
+    from .weights.registry import WeightsError, list_bundled, verified_file
 
     path = Path(run)
     if (path / "result.json").exists():
@@ -340,11 +339,11 @@ def _init_from(model, kind: str, mcfg: dict, run: str) -> dict:
         prior = res.get("init_from", {}).get("total_steps", 0)
         record = {"run": str(path)}
     elif not path.exists() and run in list_bundled():
-        res = manifest_entry(run)
-        weights, steps = WEIGHTS_DIR / res["file"], res["training"]["steps"]
-        prior = res["training"].get("init_from_steps", 0)
-        if sha256_of(weights) != res["sha256"]:
-            raise ValueError(f"--init-from {run}: {weights} is corrupted or modified (sha256 differs from the manifest)")
+        try:
+            weights, res = verified_file(run)
+        except WeightsError as exc:
+            raise ValueError(f"--init-from {run}: {exc}") from exc
+        steps, prior = res["training"]["steps"], res["training"].get("init_from_steps", 0)
         record = {"weights": run, "sha256": res["sha256"]}
     else:
         raise ValueError(f"--init-from {run}: neither a finished `csifb train` run folder (with result.json) "

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WEIGHTS_DIR", "list_bundled", "manifest_entry", "load_model", "package_run", "sha256_of", "WeightsError"]
+__all__ = ["WEIGHTS_DIR", "list_bundled", "manifest_entry", "verified_file", "load_model", "package_run", "sha256_of", "WeightsError"]
 
 WEIGHTS_DIR = Path(__file__).parent
 
@@ -55,6 +55,26 @@ def manifest_entry(name: str, directory: Path = WEIGHTS_DIR) -> dict[str, Any]:
     return m[name]
 
 
+def verified_file(name: str, directory: Path = WEIGHTS_DIR) -> tuple[Path, dict[str, Any]]:
+    """The weights file of a manifest entry, after checking that it exists and its sha256.
+
+    Returns:
+        tuple: the file's path and its manifest entry.
+
+    Raises:
+        WeightsError: unknown name, missing file, or sha256 mismatch.
+    """
+    entry = manifest_entry(name, directory)
+    path = directory / entry["file"]
+    if not path.exists():
+        raise WeightsError(f"weights file {path} for {name!r} is missing.")
+    digest = sha256_of(path)
+    if digest != entry["sha256"]:
+        raise WeightsError(f"weights file {path} is corrupted or modified: sha256 {digest} != manifest "
+                           f"{entry['sha256']}.")
+    return path, entry
+
+
 def load_model(name: str, expected_config: dict[str, Any] | None = None, directory: Path = WEIGHTS_DIR):
     """Build the model of a manifest entry and load its weights, after the checks above.
 
@@ -71,14 +91,7 @@ def load_model(name: str, expected_config: dict[str, Any] | None = None, directo
     """
     from ..models.sizes import build_model
 
-    entry = manifest_entry(name, directory)
-    path = directory / entry["file"]
-    if not path.exists():
-        raise WeightsError(f"weights file {path} for {name!r} is missing.")
-    digest = sha256_of(path)
-    if digest != entry["sha256"]:
-        raise WeightsError(f"weights file {path} is corrupted or modified: sha256 {digest} != manifest "
-                           f"{entry['sha256']}.")
+    path, entry = verified_file(name, directory)
     if expected_config is not None:
         diff = {k: (entry["model_config"].get(k), v) for k, v in expected_config.items()
                 if entry["model_config"].get(k) != v}
