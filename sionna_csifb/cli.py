@@ -281,9 +281,9 @@ def _train(args) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted: rerun the same command to resume from {args.out}", file=sys.stderr)
         return 130
-    from .training import distributed_context
+    from .training import leave_distributed
 
-    if distributed_context()[0] > 0:  # rank 0 evaluates and writes result.json
+    if leave_distributed() > 0:  # rank 0 evaluates and writes result.json
         return 0
     from pathlib import Path
 

@@ -126,6 +126,19 @@ def distributed_context() -> tuple[int, int]:
     return 0, 1
 
 
+def leave_distributed() -> int:
+    """This process's rank; under ``torchrun``, all processes wait for each other and leave the
+    process group (gloo's threads torn down at interpreter exit can otherwise abort a worker)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return 0
+    rank = dist.get_rank()
+    dist.barrier()
+    dist.destroy_process_group()
+    return rank
+
+
 def train(model, dataset: CSIDataset, cfg: TrainingConfig, out_dir: str | Path, progress: bool = True) -> dict:
     """Train ``model`` on ``dataset``; checkpoints in ``out_dir``; resumes if one is there.
 

@@ -7,7 +7,7 @@ import sionna_csifb
 import keras  # noqa: E402  (after sionna_csifb: torch backend)
 from sionna_csifb.data.hdf5 import CSIDataset
 from sionna_csifb.models.sizes import build_model, model_config
-from sionna_csifb.training import TrainingConfig, distributed_context, train
+from sionna_csifb.training import TrainingConfig, distributed_context, leave_distributed, train
 
 def main():
     data, out, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -21,6 +21,7 @@ def main():
     if rank == 0:
         with open(out + "/losses.json", "w") as f:
             json.dump({"world": world, "step_losses": r["step_losses"]}, f)
+    leave_distributed()
 
 
 if __name__ == "__main__":
