@@ -109,6 +109,12 @@ PLANS: dict[str, dict[str, tuple]] = {
             *_REC, "--architecture", "eigen", "--kept-beams", str(k), "--hidden-width", "1024",
             "--train", "uma_train100k.h5", "--init-from", f"eigen-ent-{b}-kb{k}-w1024", "--lr", "5e-4"])
            for b, k in ((118, 8), (286, 12))},
+        # ... with a linear path beside the MLPs, initialised as a KLT transform coder of the 8 kept
+        # beams' coefficients (--linear-path): the linear coder alone (ideal entropy) beats the
+        # shipped MLP model at 286 bits; against eigen-ent-118-kb8 at the same 4000 steps
+        **{f"eigen-ent-{b}-kb8-lin": ("entropy", "small", b, False, 4000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", "8", "--linear-path", "--train", "uma_train100k.h5"])
+           for b in (118, 286)},
         # ... trained three times as long (12000 steps, ~12 epochs of the 1e5 drops): do the
         # high-rate models underfit at 4000 steps? (yes: +0.015 SGCS at 118 and 286 bits; shipped)
         **{f"eigen-ent-{b}-kb{k}-long": ("entropy", "small", b, False, 12000, 128, [

@@ -78,6 +78,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--residual-blocks", type=int, default=None,
                    help="csinet/entropy --architecture eigen: pre-norm residual MLP blocks in the encoder and "
                         "decoder instead of two dense layers (default 0)")
+    t.add_argument("--linear-path", action="store_true", default=None,
+                   help="entropy --architecture eigen: a linear map to the latents and back beside the MLPs, "
+                        "initialised as a KLT transform coder of the first 8192 training samples")
     t.add_argument("--refinement", default=None, choices=["residual", "generative", "supervised", "none"],
                    help="jscc: diffusion refinement (default residual = RD-JSCC; none = stage 1 only)")
     t.add_argument("--refine-steps", type=int, default=None,
@@ -239,10 +242,10 @@ def _train(args) -> int:
             "cap_weight": "entropy", "hidden_width": ("csinet", "entropy"),
             "symbols": "jscc", "architecture": "jscc", "refinement": "jscc", "refine_steps": "jscc",
             "bits_per_value": ("csinet", "entropy"), "kept_beams": ("csinet", "entropy"),
-            "residual_blocks": ("csinet", "entropy")}
+            "residual_blocks": ("csinet", "entropy"), "linear_path": "entropy"}
     if args.architecture == "eigen":
         only["architecture"] = ("csinet", "entropy")
-    for key in ("kept_beams", "residual_blocks", "hidden_width"):
+    for key in ("kept_beams", "residual_blocks", "hidden_width", "linear_path"):
         if getattr(args, key) is not None and args.architecture != "eigen":
             print(f"csifb train: error: --{key.replace('_', '-')} applies to --architecture eigen", file=sys.stderr)
             return 2
@@ -271,6 +274,8 @@ def _train(args) -> int:
         except ValueError as exc:
             print(f"csifb train: error: {exc}", file=sys.stderr)
             return 2
+    if getattr(model, "linear_path", False) and not args.init_from:  # (a resumed run then loads its checkpoint)
+        _init_linear_path(model, train_ds)
     tcfg = TrainingConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
                           task=args.task)
     try:
@@ -297,7 +302,7 @@ def _train(args) -> int:
 
     if mcfg.get("architecture") == "eigen":  # its defaults too, so a later default cannot change the weights' model
         mcfg.update({k: model.get_config()[k] for k in ("num_subbands", "hidden_width", "beam_oversampling",
-                                                           "kept_beams", "residual_blocks")})
+                                                           "kept_beams", "residual_blocks", "linear_path")})
     scenarios = [p.scenario.to_dict() for p in parts]  # after those of the weights it started from
     names = {s["name"] for s in scenarios}
     scenarios = [s for s in (init or {}).pop("scenarios", []) if s["name"] not in names] + scenarios
@@ -314,6 +319,23 @@ def _train(args) -> int:
     Path(args.out, "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(metrics))
     return 0
+
+
+def _init_linear_path(model, dataset, num_samples: int = 8192, batch_size: int = 512) -> None:
+    """KLT initialisation of an ``eigen`` model's linear path from the first training samples."""
+    import numpy as np
+
+    from .training import batch_to_csi
+
+    feats = []
+    for b in dataset.batches(batch_size, shuffle=False, real=False):
+        x, _ = model.pack(batch_to_csi(b, dataset.scenario)["x"])
+        feats.append(model.linear_path_features(x))
+        if sum(map(len, feats)) >= num_samples:
+            break
+    step = model.init_linear_path(np.concatenate(feats)[:num_samples])
+    print(f"linear path: KLT of {min(num_samples, sum(map(len, feats)))} training samples, step {step:.3g}",
+          file=sys.stderr)
 
 
 def _init_from(model, kind: str, mcfg: dict, run: str) -> dict:

@@ -15,7 +15,10 @@ Lu et al., "Multi-resolution CSI feedback with deep learning in massive MIMO sys
 
 from __future__ import annotations
 
+import math
+
 import keras
+import numpy as np
 from keras import layers, ops
 
 from .._validation import check_choice, check_positive_int
@@ -65,6 +68,9 @@ class QuantizedAutoencoder(LearnedCodec):
         residual_blocks: int. ``eigen``: pre-norm residual MLP blocks
             (:class:`~sionna_csifb.layers.blocks.ResidualMLPBlock`) in each network instead of two
             dense layers (0).
+        linear_path: bool. ``eigen``: add a linear map from the coefficients to the latents and
+            one back, beside the MLPs (transform coding's linear transform; initialise it with
+            :meth:`init_linear_path`, a KLT of training data, before training).
 
     Examples:
         >>> import numpy as np
@@ -81,7 +87,7 @@ class QuantizedAutoencoder(LearnedCodec):
     def __init__(self, architecture: str = "csinet", num_bits: int = 128, bits_per_value: int = 6,
                  input_size=(32, 32), side_info: bool = True, num_subcarriers: int | None = None,
                  window_start: int = 0, num_subbands: int = 13, hidden_width: int = 512, beam_oversampling: int = 4,
-                 kept_beams: int = 0, residual_blocks: int = 0, **kwargs) -> None:
+                 kept_beams: int = 0, residual_blocks: int = 0, linear_path: bool = False, **kwargs) -> None:
         super().__init__(num_subcarriers=num_subcarriers, window_start=window_start, **kwargs)
         self.architecture = check_choice(architecture, "architecture", ("csinet", "crnet", "eigen"))
         self.num_subbands = check_positive_int(num_subbands, "num_subbands")
@@ -99,6 +105,9 @@ class QuantizedAutoencoder(LearnedCodec):
         if residual_blocks and architecture != "eigen":
             raise ValueError("`residual_blocks` applies to architecture 'eigen' only.")
         self.residual_blocks = residual_blocks
+        if linear_path and architecture != "eigen":
+            raise ValueError("`linear_path` applies to architecture 'eigen' only.")
+        self.linear_path = bool(linear_path)
         self.num_bits = check_positive_int(num_bits, "num_bits")
         self.bits_per_value = check_positive_int(bits_per_value, "bits_per_value")
         n_ant = check_positive_int(input_size[0], "input_size")
@@ -133,6 +142,9 @@ class QuantizedAutoencoder(LearnedCodec):
             self.dec_head = _conv(2, 5)
             self.blocks = [[_conv(7, 3) + _conv(7, (1, 9)) + _conv(7, (9, 1)), _conv(7, (1, 5)) + _conv(7, (5, 1)),
                             _conv(2, 1, act=False)] for _ in range(2)]
+        if self.linear_path:  # created last: files of models without it keep their layout
+            self.enc_linear = layers.Dense(self.latent_dim)
+            self.dec_linear = layers.Dense(self.num_subbands * (self.kept_beams or h) * 2)
         self._make_extra_layers()
         self._init_packing()
 
@@ -172,6 +184,65 @@ class QuantizedAutoencoder(LearnedCodec):
             return [layers.Dense(w, activation="gelu") for _ in range(2)]
         return [layers.Dense(w), *(ResidualMLPBlock(w) for _ in range(self.residual_blocks)),
                 layers.Activation("gelu")]
+
+    def linear_path_features(self, x) -> np.ndarray:
+        """The kept beams' phase-aligned coefficients of packed CSI `[batch, H, W, 2]`, flattened
+        (`[batch, K]` numpy): what the ``linear_path`` maps to the latents."""
+        if self.architecture != "eigen":
+            raise ValueError("linear_path_features applies to architecture 'eigen' only.")
+        d, _ = self.eigen(x)
+        if self.selection is not None:
+            d, _ = self.selection(d)
+        return ops.convert_to_numpy(ops.reshape(d, (ops.shape(d)[0], -1))).astype("float64")
+
+    def init_linear_path(self, features, payload_bits: float | None = None) -> float:
+        """Initialise the ``linear_path`` as a Karhunen-Loeve transform coder of the kept beams'
+        coefficients (``features``: :meth:`linear_path_features` of training CSI): the latents are
+        the principal components divided by one quantiser step, chosen by reverse water-filling
+        on the components' variances so that Gaussian sources would cost ``payload_bits`` after
+        the header (default: the model's ``target_bits``); the decoder's map is the inverse. The MLPs' output
+        layers start at zero, so the model starts as that linear coder and training learns the rest.
+
+        Returns:
+            float: the quantiser step, in units of the coefficients.
+        """
+        if not self.linear_path:
+            raise ValueError("This model has no linear path (build it with linear_path=True).")
+        if not getattr(self, "variable_length", False):
+            raise ValueError("init_linear_path sets a step on the integer latents of the entropy-coded "
+                             "EntropyCodec; this fixed-rate model quantises tanh latents.")
+        f = np.asarray(features, "float64")
+        k = self.enc_linear.kernel.shape[0]
+        if f.ndim != 2 or f.shape[1] != k or not np.isfinite(f).all():
+            raise ValueError(f"`features` must be finite, [samples, {k}], got shape {f.shape}.")
+        if len(f) <= f.shape[1]:
+            raise ValueError(f"init_linear_path needs more samples ({len(f)}) than coefficients ({f.shape[1]}).")
+        mean = f.mean(0)
+        var, vec = np.linalg.eigh(np.cov(f - mean, rowvar=False))
+        order = np.argsort(var)[::-1][:self.latent_dim]
+        var, vec = np.clip(var[order], 1e-12, None), vec[:, order]
+        if payload_bits is None:
+            payload_bits = getattr(self, "target_bits", None) or self.num_bits
+        budget = float(payload_bits) - self.header_bits
+        if budget <= 0:
+            raise ValueError(f"`payload_bits` must exceed the header ({self.header_bits} bits).")
+
+        def cost(step):  # bits of a uniform quantiser on Gaussian components (high-rate estimate)
+            return np.maximum(0.0, 0.5 * np.log2(2 * np.pi * np.e * var / step ** 2)).sum()
+
+        lo, hi = 1e-6, 10 * float(np.sqrt(var.max()))
+        for _ in range(60):
+            mid = math.sqrt(lo * hi)
+            lo, hi = (mid, hi) if cost(mid) > budget else (lo, mid)
+        step = hi
+        self.enc_linear.kernel.assign((vec / step).astype("float32"))
+        self.enc_linear.bias.assign((-(mean @ vec) / step).astype("float32"))
+        self.dec_linear.kernel.assign((vec.T * step).astype("float32"))
+        self.dec_linear.bias.assign(mean.astype("float32"))
+        for lyr in (self.enc_dense, self.dec_dense):
+            lyr.kernel.assign(np.zeros(lyr.kernel.shape, "float32"))
+            lyr.bias.assign(np.zeros(lyr.bias.shape, "float32"))
+        return step
 
     def _latent_count(self) -> int:
         """Latent values per report: what the fixed payload leaves after the ``eigen`` header."""
@@ -240,12 +311,13 @@ class QuantizedAutoencoder(LearnedCodec):
         kept = None
         if self.selection is not None:  # the kept beams' coefficients, and where they are
             d, kept = self.selection(d)
-        h = ops.reshape(d, (ops.shape(x)[0], -1))
+        flat = h = ops.reshape(d, (ops.shape(x)[0], -1))
         if kept is not None:
             h = ops.concatenate([h, self.selection.features(kept)], -1)
         for lyr in self.enc_mlp:
             h = lyr(h)
-        return self.enc_dense(h), beam, kept
+        y = self.enc_dense(h)
+        return (y + self.enc_linear(flat) if self.linear_path else y), beam, kept
 
     def decode_latent(self, c, y=None, training=False, beam=None, kept=None):
         b = ops.shape(c)[0]
@@ -255,6 +327,7 @@ class QuantizedAutoencoder(LearnedCodec):
             self._check(y, "y")
         if self.architecture == "eigen":
             h = c
+            linear = self.dec_linear(c) if self.linear_path else 0.0
             if self.selection is not None:
                 if kept is None:
                     raise ValueError("This model keeps a subset of the beams: pass them as `kept`.")
@@ -266,7 +339,7 @@ class QuantizedAutoencoder(LearnedCodec):
                 h = ops.concatenate([h, s], -1)
             for lyr in self.dec_mlp:
                 h = lyr(h)
-            d = ops.reshape(self.dec_dense(h), (b, self.num_subbands, self.kept_beams or self.input_size[0], 2))
+            d = ops.reshape(self.dec_dense(h) + linear, (b, self.num_subbands, self.kept_beams or self.input_size[0], 2))
             if kept is not None:
                 d = self.selection.scatter(d, kept)
             return d if beam is None else self.eigen.uncentre(d, beam)
@@ -340,4 +413,4 @@ class QuantizedAutoencoder(LearnedCodec):
                 "bits_per_value": self.bits_per_value, "input_size": list(self.input_size),
                 "side_info": self.side_info, "num_subbands": self.num_subbands, "hidden_width": self.hidden_width,
                 "beam_oversampling": self.beam_oversampling, "kept_beams": self.kept_beams,
-                "residual_blocks": self.residual_blocks}
+                "residual_blocks": self.residual_blocks, "linear_path": self.linear_path}

@@ -26,7 +26,9 @@ MODELS = [dict(entropy_model="factorized"), dict(entropy_model="hyperprior"),
           dict(entropy_model="hyperprior", dither_seed=5),
           dict(entropy_model="hyperprior", encoder="attention", attention_dim=8, attention_window=4,
                companding="mulaw", architecture="crnet", side_info=True),
-          dict(entropy_model="hyperprior", architecture="eigen", kept_beams=3, num_subbands=3, hidden_width=16)]
+          dict(entropy_model="hyperprior", architecture="eigen", kept_beams=3, num_subbands=3, hidden_width=16),
+          dict(entropy_model="hyperprior", architecture="eigen", kept_beams=3, num_subbands=3, hidden_width=16,
+               linear_path=True)]
 
 
 # ---- densities and tables ---------------------------------------------------------------------
@@ -85,7 +87,8 @@ def test_decoder_reports_foreign_streams_cleanly():
 
 
 # ---- the codec -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("kw", MODELS, ids=["factorized", "hyperprior", "dithered", "attention-mulaw-si", "eigen-kept-beams"])
+@pytest.mark.parametrize("kw", MODELS, ids=["factorized", "hyperprior", "dithered", "attention-mulaw-si", "eigen-kept-beams",
+                                       "eigen-linear-path"])
 def test_codec_trains_and_decodes_exactly(kw):
     m = _codec(**kw)
     h = _h(5)
@@ -267,3 +270,40 @@ def test_report_file_roundtrip_and_fuzz():
         except (ReportFormatError, CodingError):
             errors += 1
     assert errors == 400  # the checksum catches every corruption of this file
+
+
+def test_eigen_linear_path_starts_as_a_klt_transform_coder():
+    """linear_path adds a linear map to the latents and back; init_linear_path makes it the KLT of
+    the kept beams' coefficients (decorrelated latents, exact inverse when every component is kept)
+    with the MLPs' outputs at zero, so the untrained model is that linear coder; errors are clear."""
+    from sionna_csifb.models.csinet import QuantizedAutoencoder
+
+    m = _codec(architecture="eigen", kept_beams=2, num_subbands=2, hidden_width=8, num_latents=8, side_info=False,
+               linear_path=True, target_bits=40.0)
+    x, _ = m.pack(keras.ops.convert_to_tensor(_h(64)))
+    f = m.linear_path_features(x)
+    assert f.shape == (64, 2 * 2 * 2)
+    step = m.init_linear_path(f)
+    assert step > 0
+    y = _np(m.encode_latent(x))
+    np.testing.assert_allclose(y, (f - f.mean(0)) @ _np(m.enc_linear.kernel).astype("float64"), atol=1e-4)
+    cov = np.cov(y, rowvar=False)
+    np.testing.assert_allclose(cov - np.diag(np.diag(cov)), 0.0, atol=1e-3 * np.abs(cov).max())
+    back = _np(m.dec_linear(keras.ops.convert_to_tensor(y.astype("float32"))))
+    np.testing.assert_allclose(back, f, atol=1e-4)  # all 8 components kept: exact inverse
+    assert m.get_config()["linear_path"] is True
+    assert EntropyCodec.from_config(m.get_config()).linear_path
+    with pytest.raises(ValueError, match=r"\[samples, 8\]"):
+        m.init_linear_path(f[:, :5])
+    with pytest.raises(ValueError, match="finite"):
+        m.init_linear_path(np.full_like(f, np.nan))
+    with pytest.raises(ValueError, match="more samples"):
+        m.init_linear_path(f[:4])
+    with pytest.raises(ValueError, match="no linear path"):
+        _codec(architecture="eigen", kept_beams=2, num_subbands=2, hidden_width=8, side_info=False).init_linear_path(f)
+    with pytest.raises(ValueError, match="eigen"):
+        _codec(linear_path=True)
+    fixed = QuantizedAutoencoder("eigen", num_bits=29, bits_per_value=4, input_size=(N, T), num_subcarriers=F,
+                                 num_subbands=2, hidden_width=8, kept_beams=2, side_info=False, linear_path=True)
+    with pytest.raises(ValueError, match="fixed-rate"):
+        fixed.init_linear_path(f)

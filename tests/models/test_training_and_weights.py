@@ -234,3 +234,23 @@ def test_cli_lists_shipped_weights(capsys):
     out = capsys.readouterr().out
     line = next(l for l in out.splitlines() if l.startswith("eigen-ent-118b-uma"))
     assert "entropy" in line and "118 b mean" in line and "uma" in line and "12000 steps" in line
+
+
+def test_cli_linear_path_is_initialised_from_training_data(ds, tmp_path, capsys):
+    """--linear-path builds the eigen entropy codec with a linear path, initialises it as a KLT coder
+    of the training samples before the first step, and records it in the model config; it applies to
+    --model entropy --architecture eigen only."""
+    from sionna_csifb.cli import main
+
+    test = generate_dataset(tmp_path / "test.h5", get_scenario("cpu-small"), 16, seed=6, progress=False)
+    args = ["train", "--model", "entropy", "--architecture", "eigen", "--kept-beams", "2", "--bits", "40",
+            "--train", str(ds.path), "--test", str(test), "--batch-size", "16", "--task", "reconstruction",
+            "--no-side-info", "--no-progress", "--steps", "2", "--linear-path"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert "linear path: KLT of 64 training samples" in capsys.readouterr().err
+    r = json.loads((tmp_path / "a" / "result.json").read_text())
+    assert r["model_config"]["linear_path"] is True and r["test_metrics"]["sgcs"] > 0
+    noeig = [*args[:3], *args[7:]]  # without --architecture eigen --kept-beams 2
+    assert main([*noeig, "--out", str(tmp_path / "b")]) == 2
+    csinet = [*args[:2], "csinet", *args[3:]]
+    assert main([*csinet, "--out", str(tmp_path / "c")]) == 2
