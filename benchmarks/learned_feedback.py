@@ -44,6 +44,8 @@ def _family(res: dict) -> str:
         res_mlp = ", residual MLPs" if cfg.get("residual_blocks") else ""
         if cfg.get("hidden_width", 512) != 512:
             res_mlp += f", {cfg['hidden_width']}-wide MLPs"
+        if cfg.get("linear_path"):
+            res_mlp += ", KLT-initialised linear path"
         if cfg.get("max_bits"):
             return f"eigen + learned entropy model (L strongest beams, held to a budget per report{res_mlp})"
         return f"eigen + learned entropy model (L strongest beams, variable length{res_mlp})"

@@ -131,3 +131,28 @@ def test_learned_feedback_matched_from_an_earlier_json(tmp_path):
     ft = {"name": "ft", "family": fam, "model_config": cfg, "trained_on": ["uma", "umi"], "sgcs": 0.75, "mean_bits": 110.0}
     gen = lf._generalisation({"test_sets": {"umi": {"rows": [ft], "matched_rows": rows}}})
     assert gen[0]["matched"] == "m-umi (earlier.json)" and gen[0]["loss"] == pytest.approx(0.01)
+
+
+def test_transform_coding_bound(tmp_path):
+    """The fit gap of a shipped model and the linear (KLT) coder of its representation: a finer
+    step costs more bits, every figure lands in the JSON and the markdown."""
+    from sionna_csifb.cli import main
+
+    for name, n, seed in (("train.h5", 130, 3), ("test.h5", 24, 4)):
+        assert main(["generate", "--preset", "uma", "--n", str(n), "--seed", str(seed), "--out",
+                     str(tmp_path / name), "--device", "cpu", "--no-progress"]) == 0
+    out = tmp_path / "tc.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "transform_coding_bound.py"), "--weights",
+                        "eigen-ent-65b-uma", "--train", str(tmp_path / "train.h5"), "--test", str(tmp_path / "test.h5"),
+                        "--samples", "24", "--fit", "120", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    gap = res["fit_gap"][0]
+    assert gap["weights"] == "eigen-ent-65b-uma" and gap["test"]["num_samples"] == 24
+    assert abs(gap["gap"] - (gap["train"]["sgcs"] - gap["test"]["sgcs"])) < 1e-12
+    coder = res["linear_coder"][0]
+    assert coder["kept_beams"] == 4 and coder["coefficients"] == 4 * 13 * 2 and coder["fit_samples"] == 120
+    by_step = sorted(coder["sweep"], key=lambda row: row["step"])
+    assert all(a["mean_bits"] > b["mean_bits"] for a, b in zip(by_step, by_step[1:]))
+    assert all(coder["header_bits"] < row["mean_bits"] and 0 < row["sgcs"] <= 1 for row in by_step)
+    assert "Fit gap" in out.with_suffix(".md").read_text()
