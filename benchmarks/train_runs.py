@@ -115,6 +115,10 @@ PLANS: dict[str, dict[str, tuple]] = {
         **{f"eigen-ent-{b}-kb8-lin": ("entropy", "small", b, False, 4000, 128, [
             *_REC, "--architecture", "eigen", "--kept-beams", "8", "--linear-path", "--train", "uma_train100k.h5"])
            for b in (118, 286)},
+        # ... trained on from there for 5000 more steps from half the learning rate (9000 in all)
+        **{f"eigen-ent-{b}-kb8-lin-long": ("entropy", "small", b, False, 5000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", "8", "--linear-path", "--train", "uma_train100k.h5",
+            "--init-from", f"eigen-ent-{b}-kb8-lin", "--lr", "5e-4"]) for b in (118, 286)},
         # ... trained three times as long (12000 steps, ~12 epochs of the 1e5 drops): do the
         # high-rate models underfit at 4000 steps? (yes: +0.015 SGCS at 118 and 286 bits; shipped)
         **{f"eigen-ent-{b}-kb{k}-long": ("entropy", "small", b, False, 12000, 128, [
