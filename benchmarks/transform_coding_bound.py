@@ -82,7 +82,7 @@ def linear_coder(name: str, train: Path, test: Path, n_fit: int, n_test: int) ->
     for x, h in _batches(model, test, n_test):
         d, beam = model.eigen(x)
         d, kept = model.selection(d)
-        test_parts.append((model.linear_path_features(x), tuple(d.shape), beam, kept, h))
+        test_parts.append((d.detach().cpu().numpy().reshape(len(d), -1).astype("float64"), tuple(d.shape), beam, kept, h))
     rows = []
     for step in STEPS:
         q_fit = np.round(z_fit / step).astype(np.int64)

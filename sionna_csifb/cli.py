@@ -327,15 +327,16 @@ def _init_linear_path(model, dataset, num_samples: int = 8192, batch_size: int =
 
     from .training import batch_to_csi
 
-    feats = []
+    feats, seen = [], 0
     for b in dataset.batches(batch_size, shuffle=False, real=False):
         x, _ = model.pack(batch_to_csi(b, dataset.scenario)["x"])
         feats.append(model.linear_path_features(x))
-        if sum(map(len, feats)) >= num_samples:
+        seen += len(feats[-1])
+        if seen >= num_samples:
             break
-    step = model.init_linear_path(np.concatenate(feats)[:num_samples])
-    print(f"linear path: KLT of {min(num_samples, sum(map(len, feats)))} training samples, step {step:.3g}",
-          file=sys.stderr)
+    feats = np.concatenate(feats)[:num_samples]
+    step = model.init_linear_path(feats)
+    print(f"linear path: KLT of {len(feats)} training samples, step {step:.3g}", file=sys.stderr)
 
 
 def _init_from(model, kind: str, mcfg: dict, run: str) -> dict:

@@ -190,10 +190,7 @@ class QuantizedAutoencoder(LearnedCodec):
         (`[batch, K]` numpy): what the ``linear_path`` maps to the latents."""
         if self.architecture != "eigen":
             raise ValueError("linear_path_features applies to architecture 'eigen' only.")
-        d, _ = self.eigen(x)
-        if self.selection is not None:
-            d, _ = self.selection(d)
-        return ops.convert_to_numpy(ops.reshape(d, (ops.shape(d)[0], -1))).astype("float64")
+        return ops.convert_to_numpy(self._kept_coefficients(x)[0]).astype("float64")
 
     def init_linear_path(self, features, payload_bits: float | None = None) -> float:
         """Initialise the ``linear_path`` as a Karhunen-Loeve transform coder of the kept beams'
@@ -305,13 +302,19 @@ class QuantizedAutoencoder(LearnedCodec):
             return self._encode_eigen(x)
         return self.encode_latent(x, training), None, None
 
-    def _encode_eigen(self, x):
-        """``eigen``: packed CSI -> (latent, centring beam, kept beams or None)."""
+    def _kept_coefficients(self, x):
+        """``eigen``: packed CSI -> (kept beams' coefficients flattened `[batch, K]`, centring beam,
+        kept beams or None)."""
         d, beam = self.eigen(x)
         kept = None
         if self.selection is not None:  # the kept beams' coefficients, and where they are
             d, kept = self.selection(d)
-        flat = h = ops.reshape(d, (ops.shape(x)[0], -1))
+        return ops.reshape(d, (ops.shape(x)[0], -1)), beam, kept
+
+    def _encode_eigen(self, x):
+        """``eigen``: packed CSI -> (latent, centring beam, kept beams or None)."""
+        flat, beam, kept = self._kept_coefficients(x)
+        h = flat
         if kept is not None:
             h = ops.concatenate([h, self.selection.features(kept)], -1)
         for lyr in self.enc_mlp:
