@@ -119,6 +119,15 @@ PLANS: dict[str, dict[str, tuple]] = {
         **{f"eigen-ent-{b}-kb8-lin-long": ("entropy", "small", b, False, 5000, 128, [
             *_REC, "--architecture", "eigen", "--kept-beams", "8", "--linear-path", "--train", "uma_train100k.h5",
             "--init-from", f"eigen-ent-{b}-kb8-lin", "--lr", "5e-4"]) for b in (118, 286)},
+        # ... the shipped 118-bit MLP model and 286-bit linear-path model trained on for 5000 steps
+        # (half the learning rate) with their kept beams range coded (--beam-coding entropy: ~10
+        # bits instead of 22 per set), the bits saved going to the latents at the same target
+        "eigen-ent-118-kb8-bc": ("entropy", "small", 118, False, 5000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", "8", "--beam-coding", "entropy",
+            "--train", "uma_train100k.h5", "--init-from", "ship:eigen-ent-118b-uma", "--lr", "5e-4"]),
+        "eigen-ent-286-kb8-lin-bc": ("entropy", "small", 286, False, 5000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", "8", "--linear-path", "--beam-coding", "entropy",
+            "--train", "uma_train100k.h5", "--init-from", "ship:eigen-ent-lin-286b-uma", "--lr", "5e-4"]),
         # ... trained three times as long (12000 steps, ~12 epochs of the 1e5 drops): do the
         # high-rate models underfit at 4000 steps? (yes: +0.015 SGCS at 118 and 286 bits; shipped)
         **{f"eigen-ent-{b}-kb{k}-long": ("entropy", "small", b, False, 12000, 128, [
@@ -136,6 +145,11 @@ PLANS: dict[str, dict[str, tuple]] = {
             "--max-bits", str(b), "--init-from", init, "--lr", "3e-4"])
            for b, k, init in ((65, 4, "eigen-ent-65-kb4"), (118, 8, "eigen-ent-118-kb8-long"),
                               (286, 12, "eigen-ent-286-kb12-long2"))},
+        # ... and the range-coded-beam models (eigen-ent-*-bc) held to the budget the same way (2000 steps)
+        **{f"eigen-ent-{b}-kb8{lin}-bc-cap": ("entropy", "small", b, False, 2000, 128, [
+            *_REC, "--architecture", "eigen", "--kept-beams", "8", *(["--linear-path"] if lin else []),
+            "--beam-coding", "entropy", "--train", "uma_train100k.h5", "--max-bits", str(b),
+            "--init-from", f"eigen-ent-{b}-kb8{lin}-bc", "--lr", "3e-4"]) for b, lin in ((118, ""), (286, "-lin"))},
         # ... trained on from those with a gentler budget weight, about the SGCS a bit buys at that rate
         # (0.0036, 0.0016, 0.0004 per bit between the mean-rate and the -cap models): the -cap models
         # left 14-22% of the budget unused; now more reports use it, a few more are coarsened to fit

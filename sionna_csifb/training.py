@@ -278,7 +278,7 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
             payload, kwargs = model.compress_packed(x), {}
             if variable:  # real report lengths, and the model's own estimate of them
                 lengths.append(np.asarray(payload.num_bits, "float64"))
-                estimated.append(np.asarray(model.rate_bits(model.encode_latent(x)), "float64"))
+                estimated.append(np.asarray(model.estimate_bits(x), "float64"))
             else:
                 lengths.append(np.full(len(x), float(payload.shape[1])))
         t0 = time.perf_counter()

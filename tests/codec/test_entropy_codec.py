@@ -28,7 +28,9 @@ MODELS = [dict(entropy_model="factorized"), dict(entropy_model="hyperprior"),
                companding="mulaw", architecture="crnet", side_info=True),
           dict(entropy_model="hyperprior", architecture="eigen", kept_beams=3, num_subbands=3, hidden_width=16),
           dict(entropy_model="hyperprior", architecture="eigen", kept_beams=3, num_subbands=3, hidden_width=16,
-               linear_path=True)]
+               linear_path=True),
+          dict(entropy_model="hyperprior", architecture="eigen", kept_beams=3, num_subbands=3, hidden_width=16,
+               beam_coding="entropy")]
 
 
 # ---- densities and tables ---------------------------------------------------------------------
@@ -88,7 +90,7 @@ def test_decoder_reports_foreign_streams_cleanly():
 
 # ---- the codec -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw", MODELS, ids=["factorized", "hyperprior", "dithered", "attention-mulaw-si", "eigen-kept-beams",
-                                       "eigen-linear-path"])
+                                       "eigen-linear-path", "eigen-beam-coding"])
 def test_codec_trains_and_decodes_exactly(kw):
     m = _codec(**kw)
     h = _h(5)
@@ -307,3 +309,83 @@ def test_eigen_linear_path_starts_as_a_klt_transform_coder():
                                  num_subbands=2, hidden_width=8, kept_beams=2, side_info=False, linear_path=True)
     with pytest.raises(ValueError, match="fixed-rate"):
         fixed.init_linear_path(f)
+
+
+# ---- range-coded kept beams ------------------------------------------------------------------------
+def test_beam_set_model_codes_every_set_and_learns_the_common_ones():
+    """The uniform tables cost log2 C(N - 1, L - 1) bits for every set (the index's length); fitted
+    tables make the training sets cheap and still code any set, decoded exactly."""
+    import math
+
+    from sionna_csifb.entropy.beam_prior import BeamSetModel
+
+    n, k = 12, 4
+    bm = BeamSetModel(n, k)
+    rng = np.random.default_rng(0)
+    sets = np.array([np.concatenate([[0], rng.choice(np.arange(1, n), k - 1, replace=False)]) for _ in range(40)])
+    uni = bm.uniform()
+    ideal = math.log2(math.comb(n - 1, k - 1))
+    np.testing.assert_allclose(_np(bm.bits(keras.ops.convert_to_tensor(sets.astype("int32")), uni)), ideal, atol=0.01)
+    near = np.array([[0, 1, n - 1, 2]] * 90 + [[0, 1, 2, 3]] * 10)  # beams next to the centring one
+    tab = bm.fit(near)
+    cheap = _np(bm.bits(keras.ops.convert_to_tensor(near[:1].astype("int32")), tab))[0]
+    assert cheap < 1.0 < ideal
+    for row in [*sets[:10], near[0], near[-1]]:  # unseen sets too: more bits, decoded exactly
+        bits = encode_segments(bm.segments(row, tab))
+        from sionna_csifb.entropy.coding import decode_sequential
+        got = bm.beams_from_segments(decode_sequential(bits, bm.table_fns(tab)))
+        assert sorted(got.tolist()) == sorted(row.tolist()) and got[0] == 0
+        segs = bm.segments(row, tab)
+        info = sum(information_bits(sym, t) for sym, t in segs if len(sym))
+        assert len(bits) <= np.ceil(info) + 2
+    with pytest.raises(ValueError, match="bin 0"):
+        bm.flags(np.array([[1, 2, 3, 4]]))
+    with pytest.raises(ValueError, match=r"\[n, 4\]"):
+        bm.flags(np.array([[0, 1, 2]]))
+    with pytest.raises(ValueError, match="num_kept"):
+        BeamSetModel(8, 1)
+
+
+def test_eigen_beam_coding_range_codes_the_kept_beams(tmp_path):
+    """beam_coding='entropy': the fixed header is the centring beam alone, the kept beams are range
+    coded first (their cost in the rate and in information_bits), fitted tables travel with the
+    weights, and the BS decodes the same estimate; the rate-adaptive mode works alike."""
+    kw = dict(architecture="eigen", kept_beams=3, num_subbands=3, hidden_width=16, num_latents=8,
+              entropy_model="factorized")
+    m = _codec(beam_coding="entropy", **kw)
+    ref = _codec(**kw)
+    assert m.header_bits == m.beam_bits < ref.header_bits and m.get_config()["beam_coding"] == "entropy"
+    assert "beam_coding" not in ref.get_config()  # (earlier models keep their fingerprints)
+    h = _h(6, seed=3)
+    x, _ = m.pack(h)
+    kept = m.kept_beams_of(x)
+    bits = m.fit_beam_prior(np.concatenate([kept] * 20))
+    assert bits < ref.select_bits
+    with pytest.raises(ValueError, match="kept"):
+        m.rate_bits(m.encode_latent(x))
+    est = _np(m.estimate_bits(x))
+    assert np.all(est > m.header_bits)
+    m.freeze()
+    p = m.compress(h)
+    np.testing.assert_allclose(m.information_bits(x), est, rtol=1e-3)
+    assert np.all(p.num_bits <= np.ceil(m.information_bits(x)) + 3)
+    want = _np(m.forward_packed(x)["x_hat"])
+    np.testing.assert_allclose(_np(m.decompress_packed(p)), want, rtol=1e-5, atol=1e-5)
+    _, _, got_kept = m.decode_symbols(p, with_header=True)
+    np.testing.assert_array_equal(got_kept, kept)
+    capped = m.compress(h, max_bits=int(np.median(p.num_bits)) - 4)
+    assert _np(m.decompress(capped, rate_adaptive=True)).shape == (6, N, F)
+    m2 = _codec(beam_coding="entropy", **kw)
+    path = tmp_path / "m.weights.h5"
+    m.save_weights(path)
+    m2.load_weights(path)
+    assert m2.fingerprint() == m.fingerprint()
+    np.testing.assert_array_equal(m2.compress(h).bits, p.bits)
+    with pytest.raises(ValueError, match="kept_beams >= 2"):
+        _codec(beam_coding="entropy")
+    with pytest.raises(ValueError, match="kept_beams >= 2"):
+        _codec(beam_coding="entropy", architecture="eigen", num_subbands=3, hidden_width=16)
+    with pytest.raises(ValueError, match="beam_coding"):
+        _codec(beam_coding="huffman", **kw)
+    with pytest.raises(ValueError, match="index"):
+        ref.fit_beam_prior(kept)

@@ -236,6 +236,38 @@ def test_cli_lists_shipped_weights(capsys):
     assert "entropy" in line and "118 b mean" in line and "uma" in line and "12000 steps" in line
 
 
+def test_cli_beam_coding_fits_its_tables_and_fine_tunes_an_index_model(ds, tmp_path, capsys):
+    """--beam-coding entropy fits the kept-beam tables on the training samples before the first
+    step; --init-from a model that sends an index loads its networks (every variable but the
+    tables) and fits the tables; the flag applies to the entropy eigen codec only."""
+    import numpy as np
+
+    from sionna_csifb.cli import _load_networks, main
+    from sionna_csifb.models.sizes import build_model
+
+    test = generate_dataset(tmp_path / "test.h5", get_scenario("cpu-small"), 16, seed=6, progress=False)
+    args = ["train", "--model", "entropy", "--architecture", "eigen", "--kept-beams", "3", "--bits", "40",
+            "--train", str(ds.path), "--test", str(test), "--batch-size", "16", "--task", "reconstruction",
+            "--no-side-info", "--no-progress", "--steps", "2"]
+    assert main([*args, "--out", str(tmp_path / "index")]) == 0
+    capsys.readouterr()
+    assert main([*args, "--beam-coding", "entropy", "--init-from", str(tmp_path / "index"),
+                 "--out", str(tmp_path / "coded")]) == 0
+    assert "kept beams: entropy model of 64 training samples" in capsys.readouterr().err
+    r = json.loads((tmp_path / "coded" / "result.json").read_text())
+    assert r["model_config"]["beam_coding"] == "entropy" and r["init_from"]["run"] == str(tmp_path / "index")
+    assert "beam_coding" not in r["init_from"] and r["test_metrics"]["payload_bits"] > 0
+    assert "beam_coding" not in json.loads((tmp_path / "index" / "result.json").read_text())["model_config"]
+    # the networks, variable for variable
+    cfg = json.loads((tmp_path / "index" / "result.json").read_text())["model_config"]
+    coded = build_model("entropy", {**cfg, "beam_coding": "entropy"})
+    _load_networks(coded, "entropy", cfg, tmp_path / "index" / "final.weights.h5")
+    src = build_model("entropy", cfg)
+    src.load_weights(tmp_path / "index" / "final.weights.h5")
+    np.testing.assert_array_equal(np.asarray(coded.enc_dense.kernel.numpy()), np.asarray(src.enc_dense.kernel.numpy()))
+    assert main([*args[:2], "csinet", *args[3:], "--beam-coding", "entropy", "--out", str(tmp_path / "c")]) == 2
+
+
 def test_cli_linear_path_is_initialised_from_training_data(ds, tmp_path, capsys):
     """--linear-path builds the eigen entropy codec with a linear path, initialises it as a KLT coder
     of the training samples before the first step, and records it in the model config; it applies to
