@@ -154,7 +154,7 @@ def eval_codec(model, x, batch: int = 500, side_info=None) -> dict:
             if variable:
                 lengths.append(p.num_bits)
                 xp, _ = model.pack(h)
-                est_bits.append(np.asarray(model.rate_bits(model.encode_latent(xp))))
+                est_bits.append(np.asarray(model.estimate_bits(xp)))
                 info_bits.append(model.information_bits(xp))
             else:
                 lengths.append(np.full(len(h), p.shape[1]))
