@@ -423,12 +423,13 @@ def _load_networks(model, kind: str, config: dict, weights) -> None:
     differs in its beam coding only: every variable but the kept-beam tables, in order."""
     from .models.sizes import build_model
 
+    def networks(m):
+        tables = getattr(m, "tables", {}).get("beam_tables")
+        return [v for v in m.weights if v is not tables]
+
     src = build_model(kind, config)
     src.load_weights(weights)
-    skip = {id(model.tables["beam_tables"])} if "beam_tables" in getattr(model, "tables", {}) else set()
-    skip_src = {id(src.tables["beam_tables"])} if "beam_tables" in getattr(src, "tables", {}) else set()
-    dst = [v for v in model.weights if id(v) not in skip]
-    srcw = [v for v in src.weights if id(v) not in skip_src]
+    dst, srcw = networks(model), networks(src)
     if len(dst) != len(srcw) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(dst, srcw)):
         raise ValueError("the networks differ")
     for a, b in zip(dst, srcw):

@@ -82,7 +82,8 @@ class BeamSetModel:
             v, nb, live = f[:, j], self._neighbour(f, j), ~self._decided(j, c)
             np.add.at(counts, (j, c[live], nb[live], v[live]), 1.0)
             c += v
-        uni = self.uniform() / self.uniform().sum(-1, keepdims=True)
+        uni = self.uniform()
+        uni = uni / uni.sum(-1, keepdims=True)
         return integer_pmf((counts + smoothing * 2 * uni) / (counts.sum(-1, keepdims=True) + smoothing * 2))
 
     # ---- the flags ------------------------------------------------------------------------------
