@@ -168,7 +168,9 @@ def train(model, dataset: CSIDataset, cfg: TrainingConfig, out_dir: str | Path, 
         objective = DistributedDataParallel(objective)  # broadcasts rank 0's initial weights
         shared = [v.value for v in model.variables if not v.trainable]
         shared += [lyr.codebook.value for lyr in model._flatten_layers() if hasattr(lyr, "codebook")]
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    # the trainable variables in creation order: the same order in every instance of the model, so a
+    # resumed run's optimizer state fits it (torch's parameters() follows Keras' auto-generated names)
+    opt = torch.optim.Adam([v.value for v in model.trainable_variables], lr=cfg.learning_rate)
     state_file, weights_file, opt_file = out / "state.json", out / "checkpoint.weights.h5", out / "optimizer.pt"
     step, history = 0, {"losses": [], "seconds": 0.0}
     if state_file.exists():
