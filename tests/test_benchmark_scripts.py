@@ -156,3 +156,21 @@ def test_transform_coding_bound(tmp_path):
     assert all(a["mean_bits"] > b["mean_bits"] for a, b in zip(by_step, by_step[1:]))
     assert all(coder["header_bits"] < row["mean_bits"] and 0 < row["sgcs"] <= 1 for row in by_step)
     assert "Fit gap" in out.with_suffix(".md").read_text()
+
+
+def test_beam_set_bits(tmp_path):
+    """The range-coded kept beams of a shipped beam-coded model cost fewer bits on average than the
+    index, on a UMa test set; a preset without a test file is skipped."""
+    from sionna_csifb.cli import main
+
+    assert main(["generate", "--preset", "uma", "--n", "24", "--seed", "4", "--out", str(tmp_path / "uma_test.h5"),
+                 "--device", "cpu", "--no-progress"]) == 0
+    out = tmp_path / "bs.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "beam_set_bits.py"), "--data", str(tmp_path),
+                        "--weights", "eigen-ent-bc-118b-uma", "--presets", "uma", "umi", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "skip umi" in r.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["test_set"] == "uma" and row["num_samples"] == 24 and row["index_bits"] == 22
+    assert 0 < row["mean_bits"] < row["index_bits"]
