@@ -55,6 +55,7 @@ from ..entropy.densities import SCALE_TABLE, FactorizedDensity, GaussianConditio
 from ..layers.attention import SeparableAttentionBlock
 from ..quantization.scalar import MuLawQuantizer, UniformQuantizer, shared_dither
 from .csinet import QuantizedAutoencoder
+from .refinement import LatentRefinement, refine_latents
 
 __all__ = ["EntropyCodec", "VariableLengthBits", "RATE_GRIDS", "RATE_LEVELS"]
 
@@ -146,6 +147,7 @@ class EntropyCodec(QuantizedAutoencoder):
                  num_subcarriers: int | None = None, window_start: int = 0, beam_coding: str = "index",
                  **kwargs) -> None:
         self.beam_coding = check_choice(beam_coding, "beam_coding", ("index", "entropy"))
+        self._refinement = None
         if self.beam_coding == "entropy" and (architecture != "eigen" or int(kwargs.get("kept_beams", 0)) < 2):
             raise ValueError("beam_coding='entropy' codes the kept beams of architecture 'eigen': pass "
                              "kept_beams >= 2.")
@@ -269,10 +271,11 @@ class EntropyCodec(QuantizedAutoencoder):
     def _hyper_log_scale(self, z_hat):
         return self.hyper_s[1](self.hyper_s[0](z_hat))
 
-    def rate_bits(self, y, training=False, kept=None):
+    def rate_bits(self, y, training=False, kept=None, straight_through=False):
         """Estimated bits per report `[batch]` of latents ``y`` (additive-noise relaxation in
-        training, the rounded symbols otherwise), the fixed-length header of ``eigen`` included,
-        and with ``beam_coding='entropy'`` the coded kept beams ``kept`` `[batch, L]` (required then)."""
+        training, the rounded symbols otherwise, with gradients passed straight through the
+        rounding if ``straight_through``), the fixed-length header of ``eigen`` included, and with
+        ``beam_coding='entropy'`` the coded kept beams ``kept`` `[batch, L]` (required then)."""
         head = float(self.header_bits)
         if self.beam_model is not None:
             if kept is None:
@@ -280,20 +283,22 @@ class EntropyCodec(QuantizedAutoencoder):
                                  "estimate_bits(x).")
             head = head + self.beam_model.bits(kept, self.tables["beam_tables"].value)
         t = self.to_axis(y)
-        u = t + keras.random.uniform(ops.shape(t), -0.5, 0.5) if training else ops.round(t)
+        u = (t + keras.random.uniform(ops.shape(t), -0.5, 0.5) if training
+             else t + ops.stop_gradient(ops.round(t) - t) if straight_through else ops.round(t))
         if self.entropy_model == "factorized":
             return bits_from_likelihood(self.density(u)) + head
         z = self._hyper_analysis(t)
         z_round = ops.round(z)
-        z_noisy = z + keras.random.uniform(ops.shape(z), -0.5, 0.5) if training else z_round
         z_ste = z + ops.stop_gradient(z_round - z)
+        z_noisy = (z + keras.random.uniform(ops.shape(z), -0.5, 0.5) if training
+                   else z_ste if straight_through else z_round)
         scale = ops.exp(self._hyper_log_scale(z_ste))
         return (bits_from_likelihood(self.gaussian(u, scale)) + bits_from_likelihood(self.z_density(z_noisy))
                 + head)
 
     def estimate_bits(self, x):
         """The model's estimate of each report's length `[batch]` for packed CSI ``x``."""
-        latent, _, kept = self._encode_parts(x)
+        latent, _, kept = self._report_parts(x)
         return self.rate_bits(latent, kept=kept)
 
     def kept_beams_of(self, x) -> np.ndarray:
@@ -317,6 +322,39 @@ class EntropyCodec(QuantizedAutoencoder):
         return float(ops.convert_to_numpy(ops.mean(self.beam_model.bits(ops.convert_to_tensor(
             np.asarray(beams, "int32")), table))))
 
+    def received_axis(self, t, first_report: int = 0):
+        """Axis values ``t`` -> what the decoder reads: the rounded (dithered) symbols, with
+        gradients passed straight through."""
+        if self.dither_seed is None:
+            return t + ops.stop_gradient(ops.round(t) - t)
+        d = ops.convert_to_tensor(self._dither(int(ops.shape(t)[0]), first_report))
+        a = float(self.amplitude)
+        return t + ops.stop_gradient(ops.clip(ops.round(t - d), -a, a) + d - t)
+
+    @property
+    def refinement(self) -> LatentRefinement | None:
+        """UE-side latent refinement (:class:`~sionna_csifb.models.refinement.LatentRefinement`)
+        applied by ``compress``, ``estimate_bits`` and ``information_bits``; None (default): the
+        encoder's latents as they are. Not part of the config or weights: the BS decodes either."""
+        return self._refinement
+
+    @refinement.setter
+    def refinement(self, value) -> None:
+        if value is not None and not isinstance(value, LatentRefinement):
+            raise TypeError(f"`refinement` must be a LatentRefinement or None, got {type(value).__name__}.")
+        if value is not None and self.side_info:
+            raise ValueError("Latent refinement runs at the UE, which does not hold the UL CSI this model's "
+                             "decoder reads: use it with models built with side_info=False.")
+        self._refinement = value
+
+    def _report_parts(self, x, first_report: int = 0):
+        """Packed CSI -> (latents a report carries, centring beam, kept beams): the encoder's,
+        refined if ``refinement`` is set."""
+        latent, beam, kept = self._encode_parts(x)
+        if self._refinement is not None:
+            latent = refine_latents(self, x, latent, beam, kept, self._refinement, first_report)
+        return latent, beam, kept
+
     def _dither(self, batch: int, first_report: int = 0):
         return shared_dither(self.dither_seed, first_report, batch, self.num_latents)
 
@@ -331,14 +369,10 @@ class EntropyCodec(QuantizedAutoencoder):
         latent, beam, kept = self._encode_parts(x, training)
         bits = self.rate_bits(latent, training, kept=kept)
         t = self.to_axis(latent)
-        if self.dither_seed is None:
-            t_hat = t + ops.stop_gradient(ops.round(t) - t)
-        elif training:
+        if training and self.dither_seed is not None:
             t_hat = t + keras.random.uniform(ops.shape(t), -0.5, 0.5)
         else:
-            d = ops.convert_to_tensor(self._dither(int(ops.shape(t)[0]), first_report))
-            a = float(self.amplitude)
-            t_hat = t + ops.stop_gradient(ops.clip(ops.round(t - d), -a, a) + d - t)
+            t_hat = self.received_axis(t, first_report)
         x_hat = self.decode_latent(self.from_axis(t_hat), y, training, beam=beam, kept=kept)
         lam = ops.convert_to_tensor(self.lagrange.value)
         if training and self.target_bits is not None:  # dual ascent on lambda (no gradient)
@@ -348,6 +382,13 @@ class EntropyCodec(QuantizedAutoencoder):
         if self.max_bits is not None:  # the budget: a hinge on each report's length
             aux = aux + self.cap_weight * ops.mean(ops.relu(bits - float(self.max_bits - CAP_MARGIN_BITS)))
         return {"x_hat": x_hat, "aux_loss": aux, "bits": bits}
+
+    def report_distortion(self, x_hat, x):
+        """Per report `[batch]`: as the base class, plus ``sgcs_weight`` x (1 - SGCS) (not ``eigen``)."""
+        d = super().report_distortion(x_hat, x)
+        if self.sgcs_weight and self.architecture != "eigen":
+            d = d + self.sgcs_weight * (1.0 - self.packing.sgcs(x_hat, x))
+        return d
 
     def objective(self, outputs, target):
         """MSE of the packed estimate + lambda x bits (+ ``sgcs_weight`` x (1 - SGCS))."""
@@ -408,7 +449,7 @@ class EntropyCodec(QuantizedAutoencoder):
         """Packed CSI -> (table indices s + A [B, M], hyperprior symbols [B, Mz] or None), int64;
         with ``with_header`` also the fixed-length header bits [B, header_bits] uint8 (``eigen``;
         None otherwise) and the kept beams [B, L] int64 (None unless ``eigen`` keeps beams)."""
-        latent, beam, kept = self._encode_parts(x)
+        latent, beam, kept = self._report_parts(x, first_report)
         header = ops.convert_to_numpy(self._encode_header(beam, kept)).astype(np.uint8) if self.header_bits else None
         t = self.to_axis(latent)
         tn = ops.convert_to_numpy(t)
