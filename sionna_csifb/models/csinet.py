@@ -361,10 +361,9 @@ class QuantizedAutoencoder(LearnedCodec):
         return self.out_conv(h)
 
     def objective(self, outputs, target):
-        """MSE of the packed estimate (CsiNet, CRNet); 1 - SGCS for ``eigen``, whose estimate is a
-        direction per subband (precoding is blind to its amplitude and phase)."""
-        if self.architecture != "eigen":
-            return super().objective(outputs, target)
+        """The mean :meth:`report_distortion` plus ``aux_loss``: MSE of the packed estimate (CsiNet,
+        CRNet); 1 - SGCS for ``eigen``, whose estimate is a direction per subband (precoding is
+        blind to its amplitude and phase)."""
         xt, _ = self.pack(target, "target", scale=outputs["scale"])
         return ops.mean(self.report_distortion(outputs["x_hat"], xt)) + outputs["aux_loss"]
 
@@ -373,7 +372,7 @@ class QuantizedAutoencoder(LearnedCodec):
         1 - SGCS for ``eigen`` (every third subcarrier past 96: a cheaper, unbiased estimate), else
         the mean squared error."""
         if self.architecture != "eigen":
-            return ops.mean((x_hat - x) ** 2, axis=(1, 2, 3))
+            return ops.mean(ops.reshape((x_hat - x) ** 2, (ops.shape(x)[0], -1)), axis=1)
         stride = 3 if self.packing.num_subcarriers > 96 else 1
         hr, hi = self.packing._unpack_parts(x, stride)
         gr, gi = self.eigen.csi_parts(x_hat, stride)

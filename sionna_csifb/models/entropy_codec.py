@@ -384,19 +384,12 @@ class EntropyCodec(QuantizedAutoencoder):
         return {"x_hat": x_hat, "aux_loss": aux, "bits": bits}
 
     def report_distortion(self, x_hat, x):
-        """Per report `[batch]`: as the base class, plus ``sgcs_weight`` x (1 - SGCS) (not ``eigen``)."""
+        """Per report `[batch]`: as the base class, plus ``sgcs_weight`` x (1 - SGCS) (never set
+        for ``eigen``); the training objective adds lambda x bits through ``aux_loss``."""
         d = super().report_distortion(x_hat, x)
-        if self.sgcs_weight and self.architecture != "eigen":
+        if self.sgcs_weight:
             d = d + self.sgcs_weight * (1.0 - self.packing.sgcs(x_hat, x))
         return d
-
-    def objective(self, outputs, target):
-        """MSE of the packed estimate + lambda x bits (+ ``sgcs_weight`` x (1 - SGCS))."""
-        loss = super().objective(outputs, target)
-        if self.sgcs_weight:
-            xt, _ = self.pack(target, "target", scale=outputs["scale"])
-            loss = loss + self.sgcs_weight * (1.0 - ops.mean(self.packing.sgcs(outputs["x_hat"], xt)))
-        return loss
 
     # ---- freezing the coder's tables -------------------------------------------------------------
     @property
