@@ -64,17 +64,34 @@ def best_time(fn, repeats: int = 3, warmup: int = 1) -> tuple[float, list[float]
 @dataclass(frozen=True)
 class ShippedRun:
     """Weights shipped in ``sionna_csifb/weights`` standing in for a run folder (``load_run``,
-    ``shipped_result``), so that a benchmark reproduces from a clean clone without the runs."""
+    ``shipped_result``), so that a benchmark reproduces from a clean clone without the runs.
+    ``<name>-refined``: the weights with the manifest's calibrated UE-side latent refinement."""
 
     name: str
+
+    @property
+    def weights(self) -> str:
+        return self.name.removesuffix(REFINED) if self.refined else self.name
+
+    @property
+    def refined(self) -> bool:
+        from sionna_csifb.weights.registry import list_bundled
+
+        return self.name.endswith(REFINED) and self.name not in list_bundled()
+
+
+REFINED = "-refined"
 
 
 def shipped_result(name: str) -> dict:
     """The fields of a run's ``result.json`` that the benchmarks read, from the manifest entry."""
     from sionna_csifb.weights.registry import manifest_entry
 
-    e = manifest_entry(name)
-    return {"model": e["model"], "model_config": e["model_config"], "scenario": e["scenario"],
+    run = ShippedRun(name)
+    e = manifest_entry(run.weights)
+    if run.refined and "ue_refinement" not in e:
+        raise ValueError(f"{run.weights!r} has no calibrated `ue_refinement` in the manifest, so no {name!r}.")
+    return {**({"ue_refinement": e["ue_refinement"]} if run.refined else {}), "model": e["model"], "model_config": e["model_config"], "scenario": e["scenario"],
             **({"scenarios": e["scenarios"]} if "scenarios" in e else {}),
             "training_config": {"task": e["task"], **e["training"]}, "steps": e["training"]["steps"],
             **({"init_from": {"total_steps": e["training"]["init_from_steps"]}} if "init_from_steps" in e["training"] else {}),
@@ -97,7 +114,12 @@ def load_run(run: Path | ShippedRun, scenario=None):
     if isinstance(run, ShippedRun):
         from sionna_csifb.weights.registry import WEIGHTS_DIR, load_model
 
-        model, entry = load_model(run.name)
+        model, entry = load_model(run.weights)
+        if run.refined:
+            from sionna_csifb.models.refinement import LatentRefinement
+
+            block = res["ue_refinement"]
+            model.latent_refinement = LatentRefinement(block["steps"], block["learning_rate"], block["rate_scale"])
         return model, res, WEIGHTS_DIR / entry["file"]
     model = build_model(res["model"], res["model_config"])
     weights = run / res.get("weights", "checkpoint.weights.h5")

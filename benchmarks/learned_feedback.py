@@ -39,6 +39,8 @@ CODEBOOKS = ("type1-wb", "type1-sb", *(f"etype2-pc{i}" for i in range(1, 9)))
 
 
 def _family(res: dict) -> str:
+    if res.get("ue_refinement"):
+        return _family({k: v for k, v in res.items() if k != "ue_refinement"}) + " + UE-side latent refinement"
     cfg = res["model_config"]
     if res["model"] == "entropy" and cfg.get("architecture") == "eigen":
         res_mlp = ", residual MLPs" if cfg.get("residual_blocks") else ""

@@ -96,7 +96,8 @@ def test_learned_feedback_shipped_weights(tmp_path):
     out = tmp_path / "lf.json"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "learned_feedback.py"), "--plan", "uma",
                         "--runs", str(tmp_path / "no-runs"), "--data", str(tmp_path / "data"),
-                        "--weights", "eigen-ent-65b-uma", "--out", str(out), "--plot", str(tmp_path / "lf.png"),
+                        "--weights", "eigen-ent-65b-uma", "eigen-ent-65b-uma-refined", "--out", str(out),
+                        "--plot", str(tmp_path / "lf.png"),
                         "--samples", "16"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "data" / "uma_test.h5").exists()
@@ -106,6 +107,20 @@ def test_learned_feedback_shipped_weights(tmp_path):
     assert row["shipped"] and row["trained_on"] == ["uma"] and not row["ood"]
     assert "learned entropy model" in row["family"] and 0 < row["sgcs"] <= 1 and row["mean_bits"] > 20
     assert "`eigen-ent-65b-uma` (shipped)" in out.with_suffix(".md").read_text()
+    refined = next(row for row in res["test_sets"]["uma"]["rows"] if row["name"] == "eigen-ent-65b-uma-refined")
+    assert refined["family"] == row["family"] + " + UE-side latent refinement" and not refined["ood"]
+    # the refinement benchmark on the same drops: calibrated on training drops (the manifest's train seed)
+    out = tmp_path / "lr.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "latent_refinement.py"), "--data",
+                        str(tmp_path / "data"), "--samples", "16", "--calibration-samples", "8", "--steps", "3",
+                        "--weights", "eigen-ent-65b-uma:65", "--out", str(out)], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    plain, ref = (row for row in res["rows"] if row.get("weights") == "eigen-ent-65b-uma")
+    assert plain["refinement"] is None and ref["refinement"]["steps"] == 3 and ref["etype2_ref"] == "etype2-pc1"
+    assert ref["calibration"]["seed"] == 13 and ref["calibration"]["num_samples"] == 8
+    assert (tmp_path / "data" / "uma_calib_seed13_8.h5").exists() and "`eigen-ent-65b-uma`" in out.with_suffix(".md").read_text()
 
 
 def test_learned_feedback_matched_from_an_earlier_json(tmp_path):

@@ -147,7 +147,7 @@ class EntropyCodec(QuantizedAutoencoder):
                  num_subcarriers: int | None = None, window_start: int = 0, beam_coding: str = "index",
                  **kwargs) -> None:
         self.beam_coding = check_choice(beam_coding, "beam_coding", ("index", "entropy"))
-        self._refinement = None
+        self._latent_refinement = None
         if self.beam_coding == "entropy" and (architecture != "eigen" or int(kwargs.get("kept_beams", 0)) < 2):
             raise ValueError("beam_coding='entropy' codes the kept beams of architecture 'eigen': pass "
                              "kept_beams >= 2.")
@@ -332,27 +332,27 @@ class EntropyCodec(QuantizedAutoencoder):
         return t + ops.stop_gradient(ops.clip(ops.round(t - d), -a, a) + d - t)
 
     @property
-    def refinement(self) -> LatentRefinement | None:
+    def latent_refinement(self) -> LatentRefinement | None:
         """UE-side latent refinement (:class:`~sionna_csifb.models.refinement.LatentRefinement`)
         applied by ``compress``, ``estimate_bits`` and ``information_bits``; None (default): the
         encoder's latents as they are. Not part of the config or weights: the BS decodes either."""
-        return self._refinement
+        return self._latent_refinement
 
-    @refinement.setter
-    def refinement(self, value) -> None:
+    @latent_refinement.setter
+    def latent_refinement(self, value) -> None:
         if value is not None and not isinstance(value, LatentRefinement):
-            raise TypeError(f"`refinement` must be a LatentRefinement or None, got {type(value).__name__}.")
+            raise TypeError(f"`latent_refinement` must be a LatentRefinement or None, got {type(value).__name__}.")
         if value is not None and self.side_info:
             raise ValueError("Latent refinement runs at the UE, which does not hold the UL CSI this model's "
                              "decoder reads: use it with models built with side_info=False.")
-        self._refinement = value
+        self._latent_refinement = value
 
     def _report_parts(self, x, first_report: int = 0):
         """Packed CSI -> (latents a report carries, centring beam, kept beams): the encoder's,
-        refined if ``refinement`` is set."""
+        refined if ``latent_refinement`` is set."""
         latent, beam, kept = self._encode_parts(x)
-        if self._refinement is not None:
-            latent = refine_latents(self, x, latent, beam, kept, self._refinement, first_report)
+        if self._latent_refinement is not None:
+            latent = refine_latents(self, x, latent, beam, kept, self._latent_refinement, first_report)
         return latent, beam, kept
 
     def _dither(self, batch: int, first_report: int = 0):

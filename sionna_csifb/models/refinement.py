@@ -153,7 +153,7 @@ def refine_latents(model, x, latent, beam=None, kept=None, refinement: LatentRef
 
 
 def calibrate_rate_scale(model, h, target_bits: float, refinement: LatentRefinement | None = None,
-                         iterations: int = 6, bounds: tuple[float, float] = (0.5, 8.0)) -> tuple[float, float]:
+                         iterations: int = 7, bounds: tuple[float, float] = (0.25, 8.0)) -> tuple[float, float]:
     """The ``rate_scale`` at which refined reports of the complex CSI ``h`` have a mean length
     near ``target_bits`` (bisection on log scale, on the model's rate estimate).
 
@@ -161,18 +161,18 @@ def calibrate_rate_scale(model, h, target_bits: float, refinement: LatentRefinem
         (rate_scale, mean estimated bits at it).
     """
     r = refinement or LatentRefinement()
-    saved = model.refinement
+    saved = model.latent_refinement
     lo, hi = math.log(bounds[0]), math.log(bounds[1])
     x = model.pack(h)[0]
     found = None
     try:
         for _ in range(iterations):
             s = math.exp((lo + hi) / 2)
-            model.refinement = LatentRefinement(r.steps, r.learning_rate, s)
+            model.latent_refinement = LatentRefinement(r.steps, r.learning_rate, s)
             bits = float(np.mean(ops.convert_to_numpy(model.estimate_bits(x))))
             if found is None or abs(bits - target_bits) < abs(found[1] - target_bits):
                 found = (s, bits)
             lo, hi = (lo, math.log(s)) if bits < target_bits else (math.log(s), hi)
     finally:
-        model.refinement = saved
+        model.latent_refinement = saved
     return found

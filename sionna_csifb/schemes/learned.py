@@ -6,8 +6,11 @@ exactly the model's bit count, and invariant to the channel's scale), ``decode``
 send variable-length reports (``FeedbackMessage.num_bits`` per report); analog (JSCC) models
 send complex symbols (``FeedbackMessage.symbols``), need the uplink SNR at both ends
 (``encode(h, snr_db=...)``, ``SideInfo.snr_db``) and cross the analog uplink. Shipped weights
-register themselves under their manifest names (``list_schemes()``). Torch glue: the chain
-passes torch tensors.
+register themselves under their manifest names (``list_schemes()``); entropy-coded weights whose
+manifest holds a calibrated ``ue_refinement`` also register ``<name>-refined``: the same model
+and decoder, with the UE refining each report's latents before coding it
+(:mod:`sionna_csifb.models.refinement`, at the rate scale calibrated on training drops to hold
+the manifest's ``target_bits``). Torch glue: the chain passes torch tensors.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import torch
 
 from ..csi.scenario import Scenario
 from ..entropy.coding import VariableLengthBits
-from ..weights.registry import list_bundled, load_model
+from ..models.refinement import LatentRefinement
+from ..weights.registry import list_bundled, load_model, manifest_entry
 from .base import FeedbackMessage, FeedbackScheme, SideInfo, register_scheme
 
 __all__ = ["LearnedScheme"]
@@ -32,6 +36,10 @@ class LearnedScheme(FeedbackScheme):
             the manifest's, 2).
         directory: str or None. Folder with ``manifest.json`` and the weights (None: the
             package's shipped weights).
+        ue_refinement: bool, dict or None. UE-side latent refinement of an entropy-coded model
+            without side information: True takes the manifest's calibrated ``ue_refinement``,
+            a dict the :class:`~sionna_csifb.models.refinement.LatentRefinement` fields
+            (``steps``, ``learning_rate``, ``rate_scale``); None/False: the encoder's latents.
 
     Examples:
         >>> from sionna_csifb.weights.registry import list_bundled
@@ -39,7 +47,8 @@ class LearnedScheme(FeedbackScheme):
         True
     """
 
-    def __init__(self, weights: str, num_inference_steps: int | None = None, directory=None) -> None:
+    def __init__(self, weights: str, num_inference_steps: int | None = None, directory=None,
+                 ue_refinement: bool | dict | None = None) -> None:
         from pathlib import Path
 
         self.weights = weights
@@ -47,9 +56,12 @@ class LearnedScheme(FeedbackScheme):
         self.directory = directory
         self.model, self.entry = (load_model(weights) if directory is None else
                                   load_model(weights, directory=Path(directory)))
+        self.ue_refinement = self._refinement_fields(ue_refinement)
+        if self.ue_refinement is not None:
+            self.model.latent_refinement = LatentRefinement.from_dict(self.ue_refinement)
         self.scenario = Scenario.from_dict(self.entry["scenario"])
         self.kind = getattr(self.model, "kind", "digital")
-        m = self.entry["test_metrics"]
+        m = self.test_metrics
         if self.kind == "analog" and num_inference_steps is None:
             self.num_inference_steps = m.get("num_inference_steps")
         cap = self.budget_bits
@@ -59,7 +71,36 @@ class LearnedScheme(FeedbackScheme):
                 if self.kind == "analog" else f"{self.nominal_payload_bits} bits")
         self.description = (f"{self.entry['model']} ({self.entry.get('size', '')}), "
                             f"{size}, {'with' if self.side_info else 'without'} UL side "
-                            f"information; test NMSE {m['nmse_ad_db']:.2f} dB (angular-delay)")
+                            f"information; test NMSE {m['nmse_ad_db']:.2f} dB (angular-delay)"
+                            + (f" as trained; UE-refined latents ({self.ue_refinement['steps']} steps, rate scale "
+                               f"{self.ue_refinement['rate_scale']:.3g})"
+                               + (f": test SGCS {m['sgcs']:.3f}" if m is not self.entry["test_metrics"] else "")
+                               if self.ue_refinement else ""))
+
+    @property
+    def test_metrics(self) -> dict:
+        """The manifest's test metrics; with the manifest's calibrated refinement, those it was
+        measured with (a refinement passed as a dict: the unrefined model's)."""
+        m = self.entry["test_metrics"]
+        block = self.entry.get("ue_refinement") or {}
+        same = self.ue_refinement is not None and all(block.get(k) == v for k, v in self.ue_refinement.items())
+        return {**m, **block.get("test_metrics", {})} if same else m
+
+    def _refinement_fields(self, value) -> dict | None:
+        if value is None or value is False:
+            return None
+        if not hasattr(self.model, "latent_refinement"):
+            raise ValueError(f"UE-side latent refinement needs an entropy-coded model; {self.weights!r} is "
+                             f"{self.entry['model']!r}.")
+        if value is True:
+            block = self.entry.get("ue_refinement")
+            if block is None:
+                raise ValueError(f"The manifest entry of {self.weights!r} holds no calibrated `ue_refinement`; "
+                                 f"pass its fields (steps, learning_rate, rate_scale) as a dict.")
+            value = {k: block[k] for k in ("steps", "learning_rate", "rate_scale")}
+        if not isinstance(value, dict):
+            raise TypeError(f"`ue_refinement` must be True, a dict or None, got {type(value).__name__}.")
+        return LatentRefinement.from_dict(value).to_dict()
 
     @property
     def variable_length(self) -> bool:
@@ -79,7 +120,7 @@ class LearnedScheme(FeedbackScheme):
 
     @property
     def mean_payload_bits(self) -> float | None:
-        bits = self.entry["test_metrics"]["payload_bits"]
+        bits = self.test_metrics["payload_bits"]
         return None if bits is None else float(bits)
 
     @property
@@ -104,7 +145,8 @@ class LearnedScheme(FeedbackScheme):
         return scenario.to_dict() in [Scenario.from_dict(d).to_dict() for d in self._scenario_dicts]
 
     def get_config(self) -> dict:
-        cfg = {"weights": self.weights, "num_inference_steps": self.num_inference_steps}
+        cfg = {"weights": self.weights, "num_inference_steps": self.num_inference_steps,
+               **({"ue_refinement": self.ue_refinement} if self.ue_refinement else {})}
         return cfg if self.directory is None else {**cfg, "directory": str(self.directory)}
 
     def _check(self, h: torch.Tensor, name: str) -> torch.Tensor:
@@ -154,3 +196,5 @@ class LearnedScheme(FeedbackScheme):
 
 for _name in list_bundled():
     register_scheme(_name, weights=_name)(LearnedScheme)
+    if "ue_refinement" in manifest_entry(_name):
+        register_scheme(f"{_name}-refined", weights=_name, ue_refinement=True)(LearnedScheme)

@@ -41,7 +41,7 @@ def test_refined_reports_decode_and_score_no_worse(kw):
 
     # set on the model: compress carries the refined latents, the unchanged decoder reads them
     base = m.compress(h)
-    m.refinement = LatentRefinement(steps=15, learning_rate=0.2)
+    m.latent_refinement = LatentRefinement(steps=15, learning_rate=0.2)
     p = m.compress(h)
     assert not np.array_equal(p.bits, base.bits)
     got = _np(m.decompress_packed(p))
@@ -51,7 +51,7 @@ def test_refined_reports_decode_and_score_no_worse(kw):
     assert _np(m.decompress(p)).shape == (6, N, F)
     info = m.information_bits(x)  # the refined latents' ideal code length, a bit or two below the report
     assert np.all(p.num_bits <= np.ceil(info) + 3)
-    m.refinement = None
+    m.latent_refinement = None
     np.testing.assert_array_equal(m.compress(h).bits, base.bits)
 
 
@@ -61,14 +61,14 @@ def test_rate_scale_trades_bits_and_calibration_finds_a_target():
     x, _ = m.pack(h)
     bits = {}
     for s in (0.5, 8.0):
-        m.refinement = LatentRefinement(steps=20, learning_rate=0.2, rate_scale=s)
+        m.latent_refinement = LatentRefinement(steps=20, learning_rate=0.2, rate_scale=s)
         bits[s] = float(np.mean(_np(m.estimate_bits(x))))
-    m.refinement = None
+    m.latent_refinement = None
     assert bits[8.0] < bits[0.5]
     target = 0.5 * (bits[0.5] + bits[8.0])
     s, b = calibrate_rate_scale(m, h, target, LatentRefinement(steps=20, learning_rate=0.2), iterations=5)
     assert 0.5 <= s <= 8.0 and abs(b - target) <= abs(bits[0.5] - target)
-    assert m.refinement is None  # calibration leaves the model as it was
+    assert m.latent_refinement is None  # calibration leaves the model as it was
 
 
 def test_refinement_bad_settings():
@@ -78,10 +78,10 @@ def test_refinement_bad_settings():
         LatentRefinement.from_dict({"steps": 3, "lr": 0.1})
     m = _model()
     with pytest.raises(TypeError, match="LatentRefinement"):
-        m.refinement = {"steps": 3}
+        m.latent_refinement = {"steps": 3}
     si = _model(side_info=True)
     with pytest.raises(ValueError, match="UL CSI"):
-        si.refinement = LatentRefinement(steps=2)
+        si.latent_refinement = LatentRefinement(steps=2)
     x, _ = si.pack(_h(2))
     with pytest.raises(ValueError, match="UL CSI"):
         refine_latents(si, x, ops.zeros((2, 8)))

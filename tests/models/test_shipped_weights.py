@@ -42,3 +42,22 @@ def test_weights_fine_tuned_on_a_mix_are_in_distribution_on_each_scenario():
     assert not s.trained_for(get_scenario("tr38843-uma"))
     _, entry = load_model("eigen-ent-118b-mix")
     assert entry["training"]["init_from"] == "eigen-ent-118b-uma" and entry["training"]["total_steps"] == 16000
+
+
+def test_calibrated_ue_refinements_register_and_were_calibrated_off_the_test_set():
+    from sionna_csifb.models.refinement import LatentRefinement
+    from sionna_csifb.schemes.base import get_scheme, list_schemes
+    from sionna_csifb.weights.registry import manifest_entry
+
+    refined = [n for n in list_bundled() if "ue_refinement" in manifest_entry(n)]
+    for name in refined:
+        e = manifest_entry(name)
+        block = e["ue_refinement"]
+        LatentRefinement.from_dict({k: block[k] for k in ("steps", "learning_rate", "rate_scale")})
+        assert block["calibration"]["seed"] == e["train_data"]["seed"] != e["test_data"]["seed"]
+        assert abs(block["test_metrics"]["payload_bits"] - block["target_bits"]) <= 10
+        assert f"{name}-refined" in list_schemes()
+    if refined:
+        s = get_scheme(f"{refined[0]}-refined")
+        assert s.model.latent_refinement is not None and s.mean_payload_bits == \
+            manifest_entry(refined[0])["ue_refinement"]["test_metrics"]["payload_bits"]
