@@ -114,7 +114,8 @@ def refine_latents(model, x, latent, beam=None, kept=None, refinement: LatentRef
             side information (the UE does not hold the BS's UL CSI).
         x: packed CSI `[batch, ...]` the reports describe.
         latent: the encoder's latents `[batch, M]` (the start).
-        beam, kept: ``eigen``: the centring beam and kept beams the report carries.
+        beam: ``eigen``: the centring beam the report carries.
+        kept: ``eigen``: the kept beams the report carries.
         refinement: :class:`LatentRefinement` (None: the defaults).
         first_report: the number of the first report (the shared dither).
 
