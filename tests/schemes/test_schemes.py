@@ -138,7 +138,8 @@ class TestScaleInvariance:
     rounding breaks either way)."""
 
     @pytest.fixture(scope="class")
-    def data32(self):
+    @staticmethod
+    def data32():
         return CSIGenerator(get_scenario("paper-cdl-c"))(4, seed=3).normalized()[0]
 
     @pytest.mark.parametrize("name", list_schemes())
