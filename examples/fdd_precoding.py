@@ -259,7 +259,8 @@ def main(argv=None) -> int:
     ts = str(float(args.table_snr_db))
     ref = next((r for r in rows if r["scheme"] == "perfect"), None)
     print(f"\nDL SNR {args.table_snr_db} dB per UE, {args.num_ues} UEs for MU (RZF); throughput via PHY abstraction")
-    hdr = (f"{'scheme':28s} {'bits':>6s} {'UL REs':>6s} {'NMSE dB':>8s} {'SGCS':>6s} {'BF dB':>6s} "
+    w = max([28] + [len(r["scheme"]) + (6 if r["out_of_distribution"] else 0) for r in rows])
+    hdr = (f"{'scheme':{w}s} {'bits':>6s} {'UL REs':>6s} {'NMSE dB':>8s} {'SGCS':>6s} {'BF dB':>6s} "
            f"{'SU Mb/s':>8s} {'MU Mb/s':>8s} {'SU %':>6s} {'MU %':>6s}")
     print(hdr + "\n" + "-" * len(hdr))
     md = ["| scheme | bits | UL REs | NMSE (dB) | SGCS | BF gain (dB) | SU Mbit/s | MU Mbit/s | SU % | MU % |",
@@ -272,7 +273,7 @@ def main(argv=None) -> int:
         bits = "-" if r["payload_bits"] is None else f"{var}{r['payload_bits']:.0f}"
         res = "-" if r["uplink_res"] is None else f"{var}{r['uplink_res']:.0f}"
         label = r["scheme"] + (" [OOD]" if r["out_of_distribution"] else "")
-        print(f"{label:28s} {bits:>6s} {res:>6s} {r['nmse_db']:8.2f} {r['sgcs']:6.3f} {r['bf_gain_db']:6.2f} "
+        print(f"{label:{w}s} {bits:>6s} {res:>6s} {r['nmse_db']:8.2f} {r['sgcs']:6.3f} {r['bf_gain_db']:6.2f} "
               f"{su:8.1f} {mu:8.1f} {_pct(r, 'su_mrt'):>6s} {_pct(r, 'mu_rzf'):>6s}")
         nm = "-" if not math.isfinite(r["nmse_db"]) else f"{r['nmse_db']:.2f}"
         name_md = f"`{r['scheme']}`" + (" (out of distribution)" if r["out_of_distribution"] else "")
