@@ -119,7 +119,7 @@ def load_run(run: Path | ShippedRun, scenario=None):
             from sionna_csifb.models.refinement import LatentRefinement
 
             block = res["ue_refinement"]
-            model.latent_refinement = LatentRefinement(block["steps"], block["learning_rate"], block["rate_scale"])
+            model.latent_refinement = LatentRefinement.from_manifest(block)
         return model, res, WEIGHTS_DIR / entry["file"]
     model = build_model(res["model"], res["model_config"])
     weights = run / res.get("weights", "checkpoint.weights.h5")

@@ -38,7 +38,9 @@ ETYPE2 = {65: "etype2-pc1", 118: "etype2-pc3", 286: "etype2-pc6"}
 
 def _markdown(result: dict) -> str:
     refs = {r["name"]: r for r in result["rows"] if "weights" not in r}
-    lines = [f"UE-side latent refinement ({result['steps']} Adam steps, step {result['learning_rate']:g}) of the "
+    sweeps = result.get("search_sweeps", 0)
+    lines = [f"UE-side latent refinement ({result['steps']} Adam steps, step {result['learning_rate']:g}"
+             + (f", then {sweeps} sweeps of the coordinate search on the symbols" if sweeps else "") + ") of the "
              f"shipped entropy-coded models, rate scale calibrated on {result['calibration_samples']} training "
              f"drops to hold eType II's payload; test set `{result['preset']}` ({result['samples']} drops, seed "
              f"{result['test_seed']}), SGCS per subcarrier through the real payload. Command: "
@@ -53,7 +55,8 @@ def _markdown(result: dict) -> str:
                      + (f"{cal['mean_estimated_bits']:.1f}" if cal else "-") + f" / {r['mean_bits']:.1f} | "
                      f"{r['sgcs']:.3f} | {r['sgcs_vs_etype2']:+.1%} | {'yes' if ok else 'no'} |")
     lines += ["", "The BS decodes refined and unrefined reports with the same decoder; only the UE spends "
-              "compute (one decoder pass forward and back per step and report). Encode rates on this CPU "
+              "compute (one decoder pass forward and back per step and report"
+              + (", two forward passes per latent and sweep" if sweeps else "") + "). Encode rates on this CPU "
               "(reports/s): " + ", ".join(f"`{r['weights']}`{' refined' if r['refinement'] else ''} "
                                           f"{r['encode_reports_per_s']:.0f}"
                                           for r in result["rows"] if "weights" in r) + "."]
@@ -69,6 +72,8 @@ def main(argv=None) -> int:
     ap.add_argument("--calibration-samples", type=int, default=400)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--learning-rate", type=float, default=0.05)
+    ap.add_argument("--search-sweeps", type=int, default=0,
+                    help="sweeps of the coordinate search on the symbols after the Adam steps (0: none)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--update-manifest", action="store_true",
                     help="write each calibrated setting and its test metrics into the package manifest")
@@ -88,7 +93,7 @@ def main(argv=None) -> int:
         generate(path, args.preset, max(n, args.samples), seed)
     ds, x, y, _ = _test_csi(path, args.samples)
     result = {"preset": args.preset, "test_seed": ds.seed, "samples": len(x), "steps": args.steps,
-              "learning_rate": args.learning_rate, "calibration_samples": args.calibration_samples,
+              "learning_rate": args.learning_rate, "search_sweeps": args.search_sweeps, "calibration_samples": args.calibration_samples,
               "command": "python " + " ".join(sys.argv), "rows": [], "environment": environment()}
     rows = result["rows"]
     for name in ETYPE2.values():
@@ -110,13 +115,13 @@ def main(argv=None) -> int:
         if not cal_path.exists():
             generate(cal_path, entry["scenario"]["name"], args.calibration_samples, tr["seed"])
         _, xc, _, _ = _test_csi(cal_path, args.calibration_samples)
-        base = LatentRefinement(args.steps, args.learning_rate)
+        base = LatentRefinement(args.steps, args.learning_rate, search_sweeps=args.search_sweeps)
         t0 = time.perf_counter()
         scale, cal_bits = calibrate_rate_scale(model, xc, target, base)
         cal = {"preset": entry["scenario"]["name"], "seed": tr["seed"], "num_samples": len(xc),
                "target_bits": target, "mean_estimated_bits": cal_bits, "seconds": time.perf_counter() - t0}
         print(f"{name}: rate scale {scale:.3f} -> {cal_bits:.1f} b estimated on the calibration drops", flush=True)
-        for r in (None, LatentRefinement(args.steps, args.learning_rate, scale)):
+        for r in (None, LatentRefinement(args.steps, args.learning_rate, scale, args.search_sweeps)):
             model.latent_refinement = r
             t0 = time.perf_counter()
             row = eval_codec(model, x, side_info=y)

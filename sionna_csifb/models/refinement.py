@@ -9,8 +9,13 @@ steps on each report's
 
 (the model's own training objective: 1 - SGCS for ``eigen``, its trained rate weight lambda),
 with gradients passed straight through the rounding ``Q`` (and the shared dither, if the model
-has one), and keeps each report's best latents. The report's format, its decoding and the BS
-are unchanged: only the UE spends compute (``steps`` decoder passes per report). The encoder is
+has one), and keeps each report's best latents. The straight-through gradient does not see which
+side of a rounding boundary a latent falls, so ``search_sweeps`` sweeps of a coordinate search
+follow on the symbols themselves: for each latent in turn, the symbol one step down and one step
+up, each scored on the exact objective of the report it makes (decoder and rate model, no
+relaxation), kept where it lowers it. The report's format, its decoding and the BS are
+unchanged: only the UE spends compute (``steps`` decoder passes forward and back, and
+``2 x search_sweeps x M`` forward passes for ``M`` latents, per report). The encoder is
 an amortised guess of these latents; the search closes part of that gap, as it does for learned
 image codecs (Campos et al., "Content adaptive optimization for neural image compression",
 2019; Yang et al., "Improving inference for neural image compression", 2020).
@@ -44,6 +49,8 @@ class LatentRefinement:
         learning_rate: float. Adam's step size, in latent units.
         rate_scale: float. Multiplies the model's trained rate weight lambda: above 1, the refined
             reports trade quality for fewer bits.
+        search_sweeps: int. Sweeps of the coordinate search on the symbols after the Adam steps
+            (0: none); a sweep stops the search early when it changes no report.
 
     Examples:
         >>> r = LatentRefinement(steps=20, rate_scale=1.5)
@@ -58,10 +65,14 @@ class LatentRefinement:
     steps: int = 100
     learning_rate: float = 0.05
     rate_scale: float = 1.0
+    search_sweeps: int = 3
 
     def __post_init__(self) -> None:
         if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 1:
             raise ValueError(f"LatentRefinement: `steps` must be a positive int, got {self.steps!r}.")
+        sw = self.search_sweeps
+        if isinstance(sw, bool) or not isinstance(sw, (int, np.integer)) or sw < 0:
+            raise ValueError(f"LatentRefinement: `search_sweeps` must be an int >= 0, got {sw!r}.")
         for k in ("learning_rate", "rate_scale"):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
@@ -71,8 +82,14 @@ class LatentRefinement:
         return asdict(self)
 
     @classmethod
+    def from_manifest(cls, block: dict) -> "LatentRefinement":
+        """The setting a manifest's ``ue_refinement`` block was calibrated and measured with (its
+        other keys ignored; a block without ``search_sweeps`` predates the search: 0)."""
+        return cls.from_dict({"search_sweeps": 0, **{k: block[k] for k in cls.__dataclass_fields__ if k in block}})
+
+    @classmethod
     def from_dict(cls, d: dict) -> "LatentRefinement":
-        unknown = set(d) - {"steps", "learning_rate", "rate_scale"}
+        unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"LatentRefinement: unknown keys {sorted(unknown)}.")
         return cls(**d)
@@ -105,6 +122,50 @@ def _value_and_grad(fn, v):
     raise NotImplementedError(f"Latent refinement needs autodiff; backend {backend!r} is not supported.")
 
 
+def _no_grad():
+    """A context without autodiff bookkeeping (torch records none under it; the other backends
+    record only inside an explicit tape or trace)."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.no_grad()
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _coordinate_search(model, objective, y, sweeps: int, first_report: int = 0):
+    """``sweeps`` sweeps over the latents of ``y`` `[batch, M]`: each latent's symbol moved one
+    step down and one step up (the shared dither kept, the clip range respected), each candidate
+    report scored by ``objective`` (exact, per report) and kept where it scores lower. A sweep
+    that changes no report ends the search."""
+    a = float(model.amplitude)
+    batch, m = (int(d) for d in ops.shape(y))
+    dither = (ops.convert_to_tensor(model._dither(batch, first_report)) if model.dither_seed is not None
+              else ops.zeros((batch, m)))
+    columns = ops.arange(m)
+    with _no_grad():
+        best = objective(y)
+        for _ in range(sweeps):
+            changed = 0
+            for j in range(m):
+                mask = ops.expand_dims(ops.equal(columns, j), 0)
+                t_j = model.to_axis(y)[:, j]
+                q = ops.round(t_j - dither[:, j])
+                for step in (-1.0, 1.0):
+                    q_new = ops.clip(q + step, -a, a)
+                    y_j = model.from_axis(q_new + dither[:, j])
+                    cand = ops.where(mask, ops.expand_dims(y_j, 1), y)
+                    val = objective(cand)
+                    better = val < best
+                    changed += int(ops.convert_to_numpy(ops.sum(ops.cast(better, "int32"))))
+                    best = ops.where(better, val, best)
+                    y = ops.where(ops.expand_dims(better, 1), cand, y)
+            if changed == 0:
+                break
+    return y
+
+
 def refine_latents(model, x, latent, beam=None, kept=None, refinement: LatentRefinement | None = None,
                    first_report: int = 0):
     """Refined latents `[batch, M]` for packed CSI ``x`` (see the module docstring).
@@ -120,7 +181,8 @@ def refine_latents(model, x, latent, beam=None, kept=None, refinement: LatentRef
         first_report: the number of the first report (the shared dither).
 
     Returns:
-        The latents whose report scored best, each report on its own.
+        The latents whose report scored best, each report on its own (then the coordinate
+        search's, which only ever lowers a report's objective).
     """
     r = refinement or LatentRefinement()
     if getattr(model, "side_info", False):
@@ -128,7 +190,7 @@ def refine_latents(model, x, latent, beam=None, kept=None, refinement: LatentRef
                          "reads: use it with models built with side_info=False.")
     lam = float(ops.convert_to_numpy(model.lagrange.value)) * r.rate_scale
 
-    def loss(y):
+    def loss(y):  # its value is the exact objective of the report; its gradient passes the rounding
         t_hat = model.received_axis(model.to_axis(y), first_report)
         x_hat = model.decode_latent(model.from_axis(t_hat), None, beam=beam, kept=kept)
         return model.report_distortion(x_hat, x) + lam * model.rate_bits(y, kept=kept, straight_through=True)
@@ -150,6 +212,8 @@ def refine_latents(model, x, latent, beam=None, kept=None, refinement: LatentRef
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
         y = y - r.learning_rate * (m / (1 - b1 ** (k + 1))) / (ops.sqrt(v / (1 - b2 ** (k + 1))) + eps)
+    if r.search_sweeps:
+        best_y = _coordinate_search(model, loss, best_y, r.search_sweeps, first_report)
     return best_y
 
 
@@ -169,7 +233,7 @@ def calibrate_rate_scale(model, h, target_bits: float, refinement: LatentRefinem
     try:
         for _ in range(iterations):
             s = math.exp((lo + hi) / 2)
-            model.latent_refinement = LatentRefinement(r.steps, r.learning_rate, s)
+            model.latent_refinement = LatentRefinement(r.steps, r.learning_rate, s, r.search_sweeps)
             bits = float(np.mean(ops.convert_to_numpy(model.estimate_bits(x))))
             if found is None or abs(bits - target_bits) < abs(found[1] - target_bits):
                 found = (s, bits)

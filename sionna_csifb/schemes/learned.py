@@ -72,7 +72,8 @@ class LearnedScheme(FeedbackScheme):
         self.description = (f"{self.entry['model']} ({self.entry.get('size', '')}), "
                             f"{size}, {'with' if self.side_info else 'without'} UL side "
                             f"information; test NMSE {m['nmse_ad_db']:.2f} dB (angular-delay)"
-                            + (f" as trained; UE-refined latents ({self.ue_refinement['steps']} steps, rate scale "
+                            + (f" as trained; UE-refined latents ({self.ue_refinement['steps']} steps, "
+                               f"{self.ue_refinement['search_sweeps']} search sweeps, rate scale "
                                f"{self.ue_refinement['rate_scale']:.3g})"
                                + (f": test SGCS {m['sgcs']:.3f}" if m is not self.entry["test_metrics"] else "")
                                if self.ue_refinement else ""))
@@ -83,7 +84,7 @@ class LearnedScheme(FeedbackScheme):
         measured with (a refinement passed as a dict: the unrefined model's)."""
         m = self.entry["test_metrics"]
         block = self.entry.get("ue_refinement") or {}
-        same = self.ue_refinement is not None and all(block.get(k) == v for k, v in self.ue_refinement.items())
+        same = bool(block) and self.ue_refinement == LatentRefinement.from_manifest(block).to_dict()
         return {**m, **block.get("test_metrics", {})} if same else m
 
     def _refinement_fields(self, value) -> dict | None:
@@ -96,8 +97,8 @@ class LearnedScheme(FeedbackScheme):
             block = self.entry.get("ue_refinement")
             if block is None:
                 raise ValueError(f"The manifest entry of {self.weights!r} holds no calibrated `ue_refinement`; "
-                                 f"pass its fields (steps, learning_rate, rate_scale) as a dict.")
-            value = {k: block[k] for k in ("steps", "learning_rate", "rate_scale")}
+                                 f"pass its fields (steps, learning_rate, rate_scale, search_sweeps) as a dict.")
+            return LatentRefinement.from_manifest(block).to_dict()
         if not isinstance(value, dict):
             raise TypeError(f"`ue_refinement` must be True, a dict or None, got {type(value).__name__}.")
         return LatentRefinement.from_dict(value).to_dict()

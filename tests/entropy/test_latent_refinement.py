@@ -55,6 +55,26 @@ def test_refined_reports_decode_and_score_no_worse(kw):
     np.testing.assert_array_equal(m.compress(h).bits, base.bits)
 
 
+@pytest.mark.parametrize("kw", [{}, {"dither_seed": 3}], ids=["plain", "dithered"])
+def test_coordinate_search_only_lowers_each_reports_objective(kw):
+    m = _model(**kw)
+    x, _ = m.pack(_h(6, seed=7))
+    latent, beam, kept = m._encode_parts(x)
+    adam = refine_latents(m, x, latent, beam, kept, LatentRefinement(steps=5, learning_rate=0.2, search_sweeps=0))
+    searched = refine_latents(m, x, latent, beam, kept, LatentRefinement(steps=5, learning_rate=0.2, search_sweeps=2))
+    before, after = _objective(m, x, adam, beam, kept), _objective(m, x, searched, beam, kept)
+    assert np.all(after <= before + 1e-6) and np.any(after < before - 1e-4)
+    # the searched latents stay on the symbol grid the coder sends (within the clip range)
+    t = _np(m.received_axis(m.to_axis(searched)))
+    assert np.all(np.abs(t) <= m.amplitude + 1.0)
+
+
+def test_manifest_blocks_without_search_sweeps_predate_the_search():
+    r = LatentRefinement.from_manifest({"steps": 4, "learning_rate": 0.1, "rate_scale": 1.2, "target_bits": 9.0})
+    assert r == LatentRefinement(steps=4, learning_rate=0.1, rate_scale=1.2, search_sweeps=0)
+    assert LatentRefinement.from_manifest({**r.to_dict(), "search_sweeps": 2}).search_sweeps == 2
+
+
 def test_rate_scale_trades_bits_and_calibration_finds_a_target():
     m = _model()
     h = _h(8, seed=5)
@@ -74,6 +94,8 @@ def test_rate_scale_trades_bits_and_calibration_finds_a_target():
 def test_refinement_bad_settings():
     with pytest.raises(ValueError, match="learning_rate"):
         LatentRefinement(learning_rate=float("nan"))
+    with pytest.raises(ValueError, match="search_sweeps"):
+        LatentRefinement(search_sweeps=-1)
     with pytest.raises(ValueError, match="unknown keys"):
         LatentRefinement.from_dict({"steps": 3, "lr": 0.1})
     m = _model()
