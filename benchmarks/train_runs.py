@@ -198,6 +198,13 @@ PLANS: dict[str, dict[str, tuple]] = {
         **{f"diffusion-128-nosi-balance{b:g}": (*_DIFF, 128, False, 800, 64, [
             *_REC, "--train", "uma_train100k.h5", "--codebook-balance", str(b)]) for b in (0.0, 1.0)},
         "csinet-126-nosi": ("csinet", "small", 126, False, 2000, 64, [*_REC, "--train", "uma_train100k.h5"]),
+        # the diffusion codec on the kept beams' subband eigenvectors (EigenDiffusionCodec: a global VQ
+        # of 11 8-bit indices after the eigen header), against the fixed-rate eigen autoencoder at 116 b
+        # (eigen-118b-uma) and CsiNet above, without side information, on the same 1e5 drops
+        # (the 118-bit run has a U-Net twice as wide as the small preset's: 19 MB of weights instead of 9)
+        **{f"diffusion-eigen-{b}-nosi": (*_DIFF, b, False, 1500 if b == 118 else 1200, 128, [
+            *_REC, "--architecture", "eigen", "--train", "uma_train100k.h5",
+            *(["--unet-width", "32"] if b == 118 else [])]) for b in (65, 118, 286)},
         "eigen-118-mix": ("csinet", "small", 118, False, 2000, 128, [
             *_EIG, "--train", "uma_train100k.h5", "umi_train40k.h5", "realistic-cdl-c_train40k.h5"]),
     },

@@ -67,7 +67,8 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--symbols", type=int, default=None, help="jscc: complex channel symbols k per report (default 16)")
     t.add_argument("--architecture", default=None, choices=["rdjscc", "adjscc", "csinetplus", "eigen"],
                    help="jscc: encoder/decoder (default rdjscc, the paper's tables 1-2); csinet/entropy: eigen = "
-                        "MLPs on phase-aligned subband eigenvectors, trained for SGCS")
+                        "MLPs on phase-aligned subband eigenvectors, trained for SGCS; diffusion: eigen = the VQ-diffusion "
+                        "codec on those eigenvectors (reconstruction)")
     t.add_argument("--bits-per-value", type=int, default=None,
                    help="csinet/crnet/entropy: quantiser bits per latent value (default 6)")
     t.add_argument("--kept-beams", type=int, default=None,
@@ -124,6 +125,8 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--min-loss-weight", type=float, default=None,
                    help="diffusion only: floor of the eq. (7) step weight alpha_bar/(1-alpha_bar) (default: the size "
                         "preset's, 1.0; the paper has none)")
+    t.add_argument("--unet-width", type=int, default=None,
+                   help="diffusion --architecture eigen: the U-Net's width (default: the size preset's, 16 for small)")
     t.add_argument("--device", default=None, help="torch device (default: sionna_csifb.config.device)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--init-from", default=None, metavar="RUN",
@@ -232,8 +235,14 @@ def _train(args) -> int:
         print("csifb train: error: " + ("--bits is required" if args.bits is None else
                                         "--model jscc sends symbols: give --symbols, not --bits"), file=sys.stderr)
         return 2
+    eigen_diffusion = args.model == "diffusion" and args.architecture == "eigen"
+    if eigen_diffusion and args.task != "reconstruction":
+        print("csifb train: error: --model diffusion --architecture eigen reconstructs the measured CSI: "
+              "pass --task reconstruction", file=sys.stderr)
+        return 2
     mcfg = model_config(args.model, args.size, args.symbols or 16 if args.model == "jscc" else args.bits,
-                        side_info=not args.no_side_info, input_size=(scen.num_bs_ant, scen.num_taps))
+                        side_info=not args.no_side_info, input_size=(scen.num_bs_ant, scen.num_taps),
+                        architecture="eigen" if eigen_diffusion else None)
     if args.model == "jscc":
         mcfg.pop("side_info", None)
         if args.refinement == "none":
@@ -243,13 +252,13 @@ def _train(args) -> int:
     # model-specific flags: each applies to one model class
     only = {"codebook_weight": "diffusion", "min_loss_weight": "diffusion", "codebook_balance": "diffusion", "entropy_model": "entropy",
             "encoder": "entropy", "companding": "entropy", "rate_weight": "entropy", "sgcs_weight": "entropy", "max_bits": "entropy",
-            "cap_weight": "entropy", "hidden_width": ("csinet", "entropy"),
+            "cap_weight": "entropy", "hidden_width": ("csinet", "entropy", "diffusion"), "unet_width": "diffusion",
             "symbols": "jscc", "architecture": "jscc", "refinement": "jscc", "refine_steps": "jscc",
-            "bits_per_value": ("csinet", "entropy"), "kept_beams": ("csinet", "entropy"),
-            "residual_blocks": ("csinet", "entropy"), "linear_path": "entropy", "beam_coding": "entropy"}
+            "bits_per_value": ("csinet", "entropy"), "kept_beams": ("csinet", "entropy", "diffusion"),
+            "residual_blocks": ("csinet", "entropy", "diffusion"), "linear_path": "entropy", "beam_coding": "entropy"}
     if args.architecture == "eigen":
-        only["architecture"] = ("csinet", "entropy")
-    for key in ("kept_beams", "residual_blocks", "hidden_width", "linear_path", "beam_coding"):
+        only["architecture"] = ("csinet", "entropy", "diffusion")
+    for key in ("kept_beams", "residual_blocks", "hidden_width", "linear_path", "beam_coding", "unet_width"):
         if getattr(args, key) is not None and args.architecture != "eigen":
             print(f"csifb train: error: --{key.replace('_', '-')} applies to --architecture eigen", file=sys.stderr)
             return 2
@@ -309,8 +318,9 @@ def _train(args) -> int:
         metrics["num_inference_steps"] = steps
 
     if mcfg.get("architecture") == "eigen":  # its defaults too, so a later default cannot change the weights' model
-        mcfg.update({k: model.get_config()[k] for k in ("num_subbands", "hidden_width", "beam_oversampling",
-                                                           "kept_beams", "residual_blocks", "linear_path")})
+        full = model.get_config()
+        mcfg.update({k: full[k] for k in ("num_subbands", "hidden_width", "beam_oversampling",
+                                          "kept_beams", "residual_blocks", "linear_path") if k in full})
         if mcfg.get("beam_coding", "index") == "index":
             mcfg.pop("beam_coding", None)
     scenarios = [p.scenario.to_dict() for p in parts]  # after those of the weights it started from

@@ -33,7 +33,9 @@ def tiny(tmp_path_factory):
             "eigen-ent-cap-kb2": ["--model", "entropy", "--architecture", "eigen", "--bits", "30", "--kept-beams", "2",
                                   "--max-bits", "120", "--no-side-info"],
             "csinet-24": ["--model", "csinet", "--bits", "24", "--no-side-info"],
-            "diffusion-16": ["--model", "diffusion", "--size", "small", "--bits", "16", "--no-side-info"]}
+            "diffusion-16": ["--model", "diffusion", "--size", "small", "--bits", "16", "--no-side-info"],
+            "diffusion-eigen-40": ["--model", "diffusion", "--architecture", "eigen", "--bits", "40", "--kept-beams", "4",
+                                   "--hidden-width", "32", "--no-side-info"]}
     for name, flags in runs.items():
         assert csifb(["train", *flags, *base, "--out", str(d / "runs" / "cpu-small" / name)]) == 0
     for name, flags in {"eigen-20-pred": [*eigen, "--no-side-info"], "eigen-20-pred-si": eigen}.items():
@@ -53,6 +55,9 @@ def test_learned_feedback_benchmark(tiny, tmp_path):
     rows = {row["name"]: row for row in res["test_sets"]["cpu-small"]["rows"]}
     assert {"etype2-pc1", "type1-wb", "eigen-20", "eigen-20-si", "csinet-24", "diffusion-16"} <= set(rows)
     assert rows["eigen-20-si"]["family"].endswith("+ UL SI")
+    ed = rows["diffusion-eigen-40"]  # the VQ-diffusion codec on the eigen representation: whole 8-bit indices
+    assert ed["family"] == "VQ-diffusion (eigen, L strongest beams)" and ed["mean_bits"] == 35  # 11-bit header + 3 x 8
+    assert 0 < ed["codebook"]["index_entropy_fraction"] <= 1 and ed["codebook"]["bits_per_index"] == 8
     assert "L strongest beams" in rows["eigen-20-kb2"]["family"] and rows["eigen-20-kb2"]["mean_bits"] <= 20
     ent = rows["eigen-ent-30-kb2"]  # variable length: the mean of its real range-coded reports
     assert "learned entropy model" in ent["family"] and ent["mean_bits"] > 5 + 2 and ent["mean_bits"] != int(ent["mean_bits"])

@@ -313,7 +313,11 @@ class QuantizedAutoencoder(LearnedCodec):
 
     def _encode_eigen(self, x):
         """``eigen``: packed CSI -> (latent, centring beam, kept beams or None)."""
-        flat, beam, kept = self._kept_coefficients(x)
+        return self._encode_coefficients(*self._kept_coefficients(x))
+
+    def _encode_coefficients(self, flat, beam, kept):
+        """``eigen``: the kept beams' coefficients (:meth:`_kept_coefficients`) -> (latent, centring
+        beam, kept beams or None)."""
         h = flat
         if kept is not None:
             h = ops.concatenate([h, self.selection.features(kept)], -1)

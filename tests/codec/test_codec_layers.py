@@ -11,6 +11,7 @@ import pytest
 from sionna_csifb.layers.csi_packing import AngularDelayPacking
 from sionna_csifb.models.csinet import QuantizedAutoencoder
 from sionna_csifb.models.diffusion_codec import DiffusionCodec
+from sionna_csifb.models.eigen_diffusion import EigenDiffusionCodec
 
 N, T, F = 8, 8, 24
 
@@ -33,7 +34,10 @@ def _models():
             QuantizedAutoencoder("eigen", num_bits=29, bits_per_value=4, input_size=(N, T), num_subcarriers=F,
                                  num_subbands=3, hidden_width=16),
             QuantizedAutoencoder("eigen", num_bits=29, bits_per_value=4, input_size=(N, T), num_subcarriers=F,
-                                 num_subbands=3, hidden_width=16, kept_beams=3)]
+                                 num_subbands=3, hidden_width=16, kept_beams=3),
+            EigenDiffusionCodec(num_bits=40, bits_per_index=4, codeword_dim=4, input_size=(N, T), num_subcarriers=F,
+                                num_subbands=3, hidden_width=16, kept_beams=4, unet_width=8, unet_mults=(1, 2),
+                                attention_levels=[1], seed=0)]
 
 
 def _side(m, h):
@@ -55,7 +59,7 @@ def test_packing_matches_numpy_fft():
     np.testing.assert_allclose(_np(p.unpack(x)), np.fft.fft2(full, norm="ortho"), atol=1e-5)
 
 
-@pytest.mark.parametrize("i", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("i", [0, 1, 2, 3, 4, 5])
 def test_compress_decompress_and_scale_invariance(i):
     m = _models()[i]
     h = _h(4)
@@ -70,7 +74,7 @@ def test_compress_decompress_and_scale_invariance(i):
     np.testing.assert_allclose(est2, est, atol=1e-4)
 
 
-@pytest.mark.parametrize("i", [0, 2, 3, 4])
+@pytest.mark.parametrize("i", [0, 2, 3, 4, 5])
 def test_call_equals_exact_path_and_identity_channel(i):
     """In inference mode, call() gives the estimate of decompress(compress(h)); through an identity
     bit channel (soft bits = hard bits) it gives the same again."""
@@ -84,7 +88,7 @@ def test_call_equals_exact_path_and_identity_channel(i):
     assert nmse(_np(m(h, h, num_inference_steps=2, channel=lambda b: b)["h_hat"])).max() < 1e-4
 
 
-@pytest.mark.parametrize("i", [0, 2, 3])
+@pytest.mark.parametrize("i", [0, 2, 3, 5])
 def test_fit_trains(i):
     m = _models()[i]
     h, y = _h(64, 1), _h(64, 2)
@@ -245,3 +249,24 @@ def test_eigen_residual_blocks():
         QuantizedAutoencoder("csinet", num_bits=24, input_size=(N, T), num_subcarriers=F, residual_blocks=1)
     with pytest.raises(ValueError, match="residual_blocks"):
         QuantizedAutoencoder("eigen", num_bits=29, input_size=(N, T), num_subcarriers=F, residual_blocks=-1)
+
+
+def test_eigen_diffusion_report_layout_and_errors():
+    """The eigen VQ-diffusion codec's report: the eigen header (centring beam, kept beams), then
+    whole codeword indices; a corrupted header raises; it reconstructs (a prediction target
+    raises); the U-Net's grid must divide; config and arguments are checked."""
+    m = _models()[5]
+    assert m.num_indices == (40 - m.header_bits) // 4 and m.payload_bits == m.header_bits + 4 * m.num_indices <= 40
+    assert tuple(m.encode_latent(m.pack(keras.ops.convert_to_tensor(_h(2)))[0]).shape) == (2, m.num_indices, 4)
+    bits = _np(m.compress(keras.ops.convert_to_tensor(_h(2))))
+    bits[:, m.beam_bits:m.header_bits] = 1  # 127 >= C(7, 3) = 35 sets
+    with pytest.raises(ValueError, match="corrupted report"):
+        m.decompress(keras.ops.convert_to_tensor(bits))
+    with pytest.raises(ValueError, match="reconstructs"):
+        m.training_loss(keras.ops.convert_to_tensor(_h(2)), target=keras.ops.convert_to_tensor(_h(2, seed=5)))
+    with pytest.raises(ValueError, match="multiple of 2"):
+        EigenDiffusionCodec(num_bits=40, input_size=(N, T), num_subcarriers=F, kept_beams=3, unet_mults=(1, 2))
+    with pytest.raises(ValueError, match="architecture 'eigen' only"):
+        EigenDiffusionCodec(architecture="csinet")
+    with pytest.raises(ValueError, match="sgcs_weight"):
+        EigenDiffusionCodec(num_bits=40, input_size=(N, T), num_subcarriers=F, kept_beams=4, sgcs_weight=-1.0)
