@@ -58,16 +58,29 @@ class EigenDiffusionCodec(QuantizedAutoencoder):
         bits_per_index: int. Bits per codeword index (codebook of 2^b codewords, b <= 12).
         codeword_dim: int. Values per latent vector (and codeword).
         cond_channels: int. Channels of the decoder's conditioning map fed to the U-Net.
-        unet_width, unet_mults, attention_levels: the :class:`ConditionalUNet`'s.
+        unet_width: int. The :class:`ConditionalUNet`'s width.
+        unet_mults: tuple of int. Its channel multipliers (the grid's sides must divide by
+            2^(levels - 1)).
+        attention_levels: list of int or None. Its levels with linear attention.
         num_steps: int. Diffusion steps T (paper: 4).
         codebook_weight: float. eta, the weight of the VQ codebook/commitment loss.
         min_loss_weight: float. Floor of the eq. (7) step weight.
         codebook_balance: float. Weight of the VQ's usage-balance term.
         sgcs_weight: float. Weight of 1 - SGCS of the x0-prediction in the loss.
         seed: int or None.
-        input_size, side_info, num_subcarriers, window_start, num_subbands, hidden_width,
-        beam_oversampling, kept_beams, residual_blocks: as for the ``eigen``
-            :class:`~sionna_csifb.models.csinet.QuantizedAutoencoder`.
+        architecture: str. "eigen" (the only one; the angular-delay codec is ``DiffusionCodec``).
+        input_size: tuple (H, W). Angular-delay grid of the packing (antennas, taps).
+        side_info: bool. Give the decoder the UL CSI's subband eigenvectors.
+        num_subcarriers: int or None. Subcarriers of the CSI.
+        window_start: int. First kept delay tap of the crop.
+        num_subbands: int. Subbands of the eigenvectors (13).
+        hidden_width: int. Width of the encoder's and decoder's MLPs.
+        beam_oversampling: int. Oversampling of the centring beam's DFT grid.
+        kept_beams: int. L, the strongest orthogonal beams sent (0: all).
+        residual_blocks: int. Residual MLP blocks instead of two dense layers.
+
+    Other arguments are those of the ``eigen``
+    :class:`~sionna_csifb.models.csinet.QuantizedAutoencoder`, which this class extends.
 
     Examples:
         >>> import numpy as np
