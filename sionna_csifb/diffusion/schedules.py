@@ -14,7 +14,7 @@ import numpy as np
 
 from .._validation import check_positive_int
 
-__all__ = ["CosineSchedule"]
+__all__ = ["CosineSchedule", "x0_training_step"]
 
 
 class CosineSchedule:
@@ -75,3 +75,35 @@ class CosineSchedule:
         """
         ab = self.alphas_bar[check_positive_int(start, "start")]
         return math.sqrt(ab / (1 - ab))
+
+
+def x0_training_step(schedule: CosineSchedule, z0, seed_generator, min_loss_weight: float = 0.0):
+    r"""One draw of eq. (7)'s training step for an x0-predicting denoiser (both diffusion codecs):
+    $t \sim U\{1..T\}$ per sample, $z_t = \sqrt{\bar\alpha_t} z_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$
+    and the step weight $\max(\bar\alpha_t/(1-\bar\alpha_t), w_{min})$ (``keras.ops``).
+
+    Args:
+        schedule: CosineSchedule.
+        z0: `[batch, ...]` float32. Clean target.
+        seed_generator: keras.random.SeedGenerator.
+        min_loss_weight: float. Floor of the step weight.
+
+    Returns:
+        tuple: ``z_t`` (like ``z0``), ``t`` `[batch]` float32, ``weight`` `[batch]` float32.
+
+    Examples:
+        >>> import keras
+        >>> z_t, t, w = x0_training_step(CosineSchedule(4), keras.ops.ones((3, 2)), keras.random.SeedGenerator(0), 1.0)
+        >>> tuple(z_t.shape), bool(keras.ops.all((t >= 1) & (t <= 4))), bool(keras.ops.all(w >= 1.0))
+        ((3, 2), True, True)
+    """
+    import keras
+    from keras import ops
+
+    b = ops.shape(z0)[0]
+    t = keras.random.randint((b,), 1, schedule.num_steps + 1, seed=seed_generator)
+    ab = ops.take(ops.convert_to_tensor(schedule.alphas_bar, dtype="float32"), t)
+    noise = keras.random.normal(ops.shape(z0), seed=seed_generator)
+    bshape = (-1,) + (1,) * (len(tuple(z0.shape)) - 1)
+    z_t = ops.reshape(ops.sqrt(ab), bshape) * z0 + ops.reshape(ops.sqrt(1 - ab), bshape) * noise
+    return z_t, ops.cast(t, "float32"), ops.maximum(ab / (1 - ab), min_loss_weight)

@@ -333,19 +333,8 @@ class QuantizedAutoencoder(LearnedCodec):
                 raise ValueError("This model was built with side_info=True: pass the UL CSI `y`.")
             self._check(y, "y")
         if self.architecture == "eigen":
-            h = c
             linear = self.dec_linear(c) if self.linear_path else 0.0
-            if self.selection is not None:
-                if kept is None:
-                    raise ValueError("This model keeps a subset of the beams: pass them as `kept`.")
-                h = ops.concatenate([h, self.selection.features(kept)], -1)
-            if self.side_info:  # the UL's subband eigenvectors: angles and delays, not phases
-                s = ops.reshape(self.eigen(y)[0], (b, -1))
-                for lyr in self.side_mlp:
-                    s = lyr(s)
-                h = ops.concatenate([h, s], -1)
-            for lyr in self.dec_mlp:
-                h = lyr(h)
+            h = self._eigen_decoder_features(c, y, kept)
             d = ops.reshape(self.dec_dense(h) + linear, (b, self.num_subbands, self.kept_beams or self.input_size[0], 2))
             if kept is not None:
                 d = self.selection.scatter(d, kept)
@@ -363,6 +352,26 @@ class QuantizedAutoencoder(LearnedCodec):
                 h = h + r
                 h = ops.where(h > 0, h, 0.3 * h)
         return self.out_conv(h)
+
+    def _eigen_decoder_features(self, c, y=None, kept=None):
+        """``eigen``: the decoder MLP's output from the latents `[batch, n]` (+ the kept beams'
+        features, + the UL CSI's subband eigenvectors with side information)."""
+        h = c
+        if self.selection is not None:
+            if kept is None:
+                raise ValueError("This model keeps a subset of the beams: pass them as `kept`.")
+            h = ops.concatenate([h, self.selection.features(kept)], -1)
+        if self.side_info:  # the UL's subband eigenvectors: angles and delays, not phases
+            if y is None:
+                raise ValueError("This model was built with side_info=True: pass the UL CSI `y`.")
+            self._check(y, "y")
+            s = ops.reshape(self.eigen(y)[0], (ops.shape(c)[0], -1))
+            for lyr in self.side_mlp:
+                s = lyr(s)
+            h = ops.concatenate([h, s], -1)
+        for lyr in self.dec_mlp:
+            h = lyr(h)
+        return h
 
     def objective(self, outputs, target):
         """The mean :meth:`report_distortion` plus ``aux_loss``: MSE of the packed estimate (CsiNet,

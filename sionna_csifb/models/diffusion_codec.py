@@ -25,7 +25,7 @@ from keras import ops
 
 from .._validation import check_positive_int
 from ..diffusion.samplers import ddim_sample
-from ..diffusion.schedules import CosineSchedule
+from ..diffusion.schedules import CosineSchedule, x0_training_step
 from ..layers.blocks import ConditionalUNet, Downsample, ResnetBlock, Upsample
 from ..quantization.vector import VectorQuantizer, bits_to_indices, indices_to_bits
 from .codec import LearnedCodec, as_bits
@@ -165,13 +165,8 @@ class DiffusionCodec(LearnedCodec):
         """Eq. (7): step-weighted x0-prediction error at a random step t, plus eta * L_cb."""
         z0_true, _ = self.pack(target, "target", scale=outputs["scale"])
         cond, y = outputs["cond"], outputs["y"]
-        b = ops.shape(z0_true)[0]
-        t = keras.random.randint((b,), 1, self.num_steps + 1, seed=self._seed_gen)
-        ab = ops.take(ops.convert_to_tensor(self.schedule.alphas_bar, dtype="float32"), t)
-        noise = keras.random.normal(ops.shape(z0_true), seed=self._seed_gen)
-        z_t = ops.sqrt(ab)[:, None, None, None] * z0_true + ops.sqrt(1 - ab)[:, None, None, None] * noise
-        z0 = self.denoise(z_t, ops.cast(t, "float32"), cond, y)
-        w = ops.maximum(ab / (1 - ab), self.min_loss_weight)
+        z_t, t, w = x0_training_step(self.schedule, z0_true, self._seed_gen, self.min_loss_weight)
+        z0 = self.denoise(z_t, t, cond, y)
         return ops.mean(w * ops.mean((z0 - z0_true) ** 2, axis=(1, 2, 3))) + outputs["aux_loss"]
 
     def training_loss(self, h, side_info=None, target=None):

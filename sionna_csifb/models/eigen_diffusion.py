@@ -37,7 +37,7 @@ from keras import layers, ops
 
 from .._validation import check_positive_int
 from ..diffusion.samplers import ddim_sample
-from ..diffusion.schedules import CosineSchedule
+from ..diffusion.schedules import CosineSchedule, x0_training_step
 from ..layers.blocks import ConditionalUNet
 from ..quantization.vector import VectorQuantizer, bits_to_indices, indices_to_bits
 from .codec import as_bits, eager_true
@@ -197,21 +197,7 @@ class EigenDiffusionCodec(QuantizedAutoencoder):
         """Codewords `[batch, num_indices, codeword_dim]` (+ packed UL CSI, kept beams) -> the
         conditioning map `[batch, *grid, 2 + cond_channels]`: a coarse estimate and learned features."""
         b = ops.shape(z_hat)[0]
-        h = ops.reshape(z_hat, (b, -1))
-        if self.selection is not None:
-            if kept is None:
-                raise ValueError("This model keeps a subset of the beams: pass them as `kept`.")
-            h = ops.concatenate([h, self.selection.features(kept)], -1)
-        if self.side_info:
-            if y is None:
-                raise ValueError("This model was built with side_info=True: pass the UL CSI `y`.")
-            self._check(y, "y")
-            s = ops.reshape(self.eigen(y)[0], (b, -1))
-            for lyr in self.side_mlp:
-                s = lyr(s)
-            h = ops.concatenate([h, s], -1)
-        for lyr in self.dec_mlp:
-            h = lyr(h)
+        h = self._eigen_decoder_features(ops.reshape(z_hat, (b, -1)), y, kept)
         coarse = self._to_grid(self.dec_dense(h) / self.coef_scale)
         feats = ops.reshape(self.cond_dense(h), (b, *self.grid, self.cond_channels))
         return ops.concatenate([coarse, feats], -1)
@@ -250,13 +236,8 @@ class EigenDiffusionCodec(QuantizedAutoencoder):
             raise ValueError("EigenDiffusionCodec reconstructs the CSI the UE measured: the target must be the "
                              "input (train with --task reconstruction).")
         z0_true, cond = outputs["z0"], outputs["cond"]
-        b = ops.shape(z0_true)[0]
-        t = keras.random.randint((b,), 1, self.num_steps + 1, seed=self._seed_gen)
-        ab = ops.take(ops.convert_to_tensor(self.schedule.alphas_bar, dtype="float32"), t)
-        noise = keras.random.normal(ops.shape(z0_true), seed=self._seed_gen)
-        z_t = ops.sqrt(ab)[:, None, None, None] * z0_true + ops.sqrt(1 - ab)[:, None, None, None] * noise
-        z0 = self.denoise(z_t, ops.cast(t, "float32"), cond)
-        w = ops.maximum(ab / (1 - ab), self.min_loss_weight)
+        z_t, t, w = x0_training_step(self.schedule, z0_true, self._seed_gen, self.min_loss_weight)
+        z0 = self.denoise(z_t, t, cond)
         s = self.num_subbands  # the padded subbands are not part of the target
         mse = ops.mean((z0[:, :s] - z0_true[:, :s]) ** 2, axis=(1, 2, 3))
         loss = ops.mean(w * mse) + outputs["aux_loss"]
