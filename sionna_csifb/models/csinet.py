@@ -411,14 +411,23 @@ class QuantizedAutoencoder(LearnedCodec):
         return self.encode_bits(x)
 
     def decompress_packed(self, payload, y=None, num_inference_steps=None):
-        return self.decode_bits(as_bits(payload, self.payload_bits), y)
+        return self.decode_bits(as_bits(payload, self.payload_bits), y, num_inference_steps=num_inference_steps)
 
     def encode_bits(self, x):
         """Packed `[batch, H, W, 2]` -> bits `[batch, payload_bits]` int32 (``eigen``: the centring
         beam's index first, then the kept beams' combinatorial index)."""
         c, beam, kept = self._encode_parts(x)
-        bits = indices_to_bits(self.quantizer.indices(c), self.bits_per_value)
+        bits = self._latent_bits(c)
         return ops.concatenate([self._encode_header(beam, kept), bits], -1) if self.header_bits else bits
+
+    def _latent_bits(self, c):
+        """Latents -> their bits `[batch, n * bits_per_value]` (a subclass with another quantiser overrides)."""
+        return indices_to_bits(self.quantizer.indices(c), self.bits_per_value)
+
+    def _decode_latent_bits(self, bits, y, beam, kept, num_inference_steps=None):
+        """The latents' bits (after the header) -> packed estimate (a subclass overrides)."""
+        return self.decode_latent(self.quantizer.dequantize(bits_to_indices(bits, self.bits_per_value)), y,
+                                  beam=beam, kept=kept)
 
     def decode_bits(self, bits, y=None, num_inference_steps=None):
         """bits `[batch, payload_bits]` (+ packed UL CSI) -> packed estimate `[batch, H, W, 2]`."""
@@ -428,8 +437,7 @@ class QuantizedAutoencoder(LearnedCodec):
         if self.header_bits:
             beam, kept = self._decode_header(bits[:, :self.header_bits])
             bits = bits[:, self.header_bits:]
-        return self.decode_latent(self.quantizer.dequantize(bits_to_indices(bits, self.bits_per_value)), y,
-                                  beam=beam, kept=kept)
+        return self._decode_latent_bits(bits, y, beam, kept, num_inference_steps)
 
     def get_config(self):
         return {**super().get_config(), "architecture": self.architecture, "num_bits": self.num_bits,

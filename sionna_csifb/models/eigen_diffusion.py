@@ -40,8 +40,9 @@ from ..diffusion.samplers import ddim_sample
 from ..diffusion.schedules import CosineSchedule, x0_training_step
 from ..layers.blocks import ConditionalUNet
 from ..quantization.vector import VectorQuantizer, bits_to_indices, indices_to_bits
-from .codec import as_bits, eager_true
+from .codec import eager_true
 from .csinet import QuantizedAutoencoder
+from .diffusion_codec import DiffusionCodec
 
 __all__ = ["EigenDiffusionCodec"]
 
@@ -246,32 +247,14 @@ class EigenDiffusionCodec(QuantizedAutoencoder):
             loss = loss + self.sgcs_weight * ops.mean(self.report_distortion(x_hat, xt))
         return loss
 
-    def training_loss(self, h, side_info=None, target=None):
-        """Eq. (7) (+ the SGCS term) on one batch, without running the sampler."""
-        out = self._forward(h, side_info, training=True, sample=False)
-        return self.objective(out, self._split(h, None)[0] if target is None else target)
+    # the sampler-free eq. (7) loss of the angular-delay codec
+    training_loss = DiffusionCodec.training_loss
 
-    def compress_packed(self, x):
-        return self.encode_bits(x)
+    # ---- coding: the eigen header, then whole codeword indices (MSB first) ------------------------
+    def _latent_bits(self, lat):
+        return indices_to_bits(self.vq.nearest(lat), self.bits_per_index)
 
-    def decompress_packed(self, payload, y=None, num_inference_steps=None):
-        return self.decode_bits(as_bits(payload, self.payload_bits), y, num_inference_steps=num_inference_steps)
-
-    def encode_bits(self, x):
-        """Packed `[batch, H, W, 2]` -> bits `[batch, payload_bits]` int32: the header, then the
-        codeword indices (MSB first)."""
-        lat, beam, kept = self._encode_parts(x)
-        bits = indices_to_bits(self.vq.nearest(lat), self.bits_per_index)
-        return ops.concatenate([self._encode_header(beam, kept), bits], -1) if self.header_bits else bits
-
-    def decode_bits(self, bits, y=None, num_inference_steps: int | None = None):
-        """bits `[batch, payload_bits]` (+ packed UL CSI) -> the packed estimate (eigen directions)."""
-        if tuple(bits.shape)[1:] != (self.payload_bits,):
-            raise ValueError(f"`bits` must be [batch, {self.payload_bits}], got {tuple(bits.shape)}.")
-        beam = kept = None
-        if self.header_bits:
-            beam, kept = self._decode_header(bits[:, :self.header_bits])
-            bits = bits[:, self.header_bits:]
+    def _decode_latent_bits(self, bits, y, beam, kept, num_inference_steps=None):
         z_hat = self.vq.lookup(bits_to_indices(bits, self.bits_per_index))
         return self._sample(self.condition(z_hat, y, kept), num_inference_steps, beam, kept)
 
