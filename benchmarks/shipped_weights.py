@@ -1,46 +1,87 @@
-"""Re-evaluate every shipped model on the test set its manifest names (scenario, seed, size).
+"""Re-evaluate every shipped model on the test set its manifest names (scenario, seed, size),
+and, with ``--reference``, the same model with its float32 weights beside the shipped ones.
 
 Regenerates that test set (deterministic from the seed), decodes through the real bits with the
-current code (``compress`` -> ``decompress``) and compares with the manifest's test NMSE: a check
-that a code change left the shipped weights' behaviour as documented.
+current code (``compress`` -> ``decompress``, ``training.evaluate_model``, seeded) and compares
+with the manifest's test metrics (measured at the end of training, with the float32 weights): a
+check that a code change, or storing the weights in float16 (``registry.store_float16``), left
+the shipped weights' behaviour as documented.
 
 Usage:
     python benchmarks/shipped_weights.py --out benchmarks/results/shipped_weights.json
+    # the float32 files the shipped ones were made from (their sha256 is each entry's
+    # storage.source_sha256), e.g. from the commit before the float16 re-store:
+    git archive 4743f9b sionna_csifb/weights | tar -x -C /tmp/w32
+    python benchmarks/shipped_weights.py --reference /tmp/w32/sionna_csifb/weights --data-dir data
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+_METRICS = ("nmse_ad_db", "nmse_sf_db", "sgcs", "payload_bits")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/shipped_weights.json"))
     ap.add_argument("--data-dir", type=Path, default=Path("data"), help="where test sets are (re)generated")
+    ap.add_argument("--reference", type=Path, default=None,
+                    help="a weights folder (manifest.json + files) with the float32 originals")
+    ap.add_argument("--only", nargs="*", default=None, help="these manifest names only")
     args = ap.parse_args(argv)
 
     import sionna_csifb  # noqa: F401  (selects the Keras backend)
+    from _common import environment
     from sionna_csifb.csi.scenario import Scenario
     from sionna_csifb.data.hdf5 import CSIDataset, generate_dataset
     from sionna_csifb.training import evaluate_model
-    from sionna_csifb.weights.registry import list_bundled, load_model
+    from sionna_csifb.weights.registry import WEIGHTS_DIR, list_bundled, load_model, sha256_of
+
+    def metrics(model, ds, task):
+        m = evaluate_model(model, ds, task=task)
+        return {k: m[k] for k in _METRICS if m.get(k) is not None}
 
     rows = []
-    for name in list_bundled():
+    for name in args.only or list_bundled():
         model, entry = load_model(name)
         scen = Scenario.from_dict(entry["scenario"])
         td = entry["test_data"]
         path = args.data_dir / f"{scen.name}_test_seed{td['seed']}_n{td['num_samples']}.h5"
         ds = CSIDataset(generate_dataset(path, scen, td["num_samples"], seed=td["seed"], progress=False))
-        m = evaluate_model(model, ds, task=entry["task"])
-        rows.append({"weights": name, "scenario": scen.name, "test_seed": td["seed"], "num_samples": m["num_samples"],
-                     "manifest_nmse_ad_db": entry["test_metrics"]["nmse_ad_db"], "nmse_ad_db": m["nmse_ad_db"],
-                     "nmse_sf_db": m["nmse_sf_db"]})
-        print(f"{name:22s} manifest {rows[-1]['manifest_nmse_ad_db']:7.2f} dB  now {m['nmse_ad_db']:7.2f} dB", flush=True)
+        storage = entry.get("storage", {"dtype": "float32"})
+        row = {"weights": name, "scenario": scen.name, "test_seed": td["seed"], "num_samples": td["num_samples"],
+               "storage": storage["dtype"], "file_mb": (WEIGHTS_DIR / entry["file"]).stat().st_size / 1e6,
+               "manifest": {k: entry["test_metrics"][k] for k in _METRICS if entry["test_metrics"].get(k) is not None},
+               "shipped": metrics(model, ds, entry["task"])}
+        if args.reference is not None:
+            ref, _ = load_model(name, directory=args.reference)
+            ref_file = args.reference / entry["file"]
+            if storage["dtype"] == "float16" and sha256_of(ref_file) != storage["source_sha256"]:
+                raise SystemExit(f"{ref_file} is not the float32 file {name!r} was made from (sha256).")
+            row["float32"] = metrics(ref, ds, entry["task"])
+            row["float32_file_mb"] = ref_file.stat().st_size / 1e6
+            row["shipped_minus_float32"] = {k: row["shipped"][k] - row["float32"][k] for k in row["shipped"]}
+        rows.append(row)
+        d = row.get("shipped_minus_float32", {})
+        print(f"{name:26s} {row['storage']:7s} {row['file_mb']:6.2f} MB  NMSE {row['shipped']['nmse_ad_db']:7.2f} dB"
+              + (f"  SGCS {row['shipped']['sgcs']:.4f}" if "sgcs" in row["shipped"] else "")
+              + (f"  vs float32: {', '.join(f'{k} {v:+.4f}' for k, v in d.items())}" if d else ""), flush=True)
+    diffs = [r["shipped_minus_float32"] for r in rows if "shipped_minus_float32" in r]
+    summary = {"total_mb": sum(r["file_mb"] for r in rows)}
+    if diffs:
+        summary.update(float32_total_mb=sum(r["float32_file_mb"] for r in rows),
+                       **{f"max_abs_{k}_change": max(abs(d[k]) for d in diffs if k in d)
+                          for k in _METRICS if any(k in d for d in diffs)})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"rows": rows}, indent=2))
+    args.out.write_text(json.dumps({"environment": environment(), "command": "python " + " ".join(sys.argv),
+                                    "summary": summary, "rows": rows}, indent=2))
+    print(json.dumps(summary, indent=1))
     return 0
 
 

@@ -205,6 +205,12 @@ PLANS: dict[str, dict[str, tuple]] = {
         **{f"diffusion-eigen-{b}-nosi": (*_DIFF, b, False, 1500 if b == 118 else 1200, 128, [
             *_REC, "--architecture", "eigen", "--train", "uma_train100k.h5",
             *(["--unet-width", "32"] if b == 118 else [])]) for b in (65, 118, 286)},
+        # ... with more VQ restarts (codewords below a quarter of the uniform rate restart: the 65-bit
+        # run above uses 88% of its indices' bits, one codeword 19 times as often as uniform) and, at
+        # 118 b, the small preset's U-Net (half the weights of the run above)
+        **{f"diffusion-eigen-{b}-nosi-restart": (*_DIFF, b, False, 1500 if b == 118 else 1200, 128, [
+            *_REC, "--architecture", "eigen", "--train", "uma_train100k.h5", "--codebook-restart", "0.25"])
+           for b in (65, 118)},
         "eigen-118-mix": ("csinet", "small", 118, False, 2000, 128, [
             *_EIG, "--train", "uma_train100k.h5", "umi_train40k.h5", "realistic-cdl-c_train40k.h5"]),
     },

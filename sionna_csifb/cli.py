@@ -122,6 +122,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--codebook-balance", type=float, default=None,
                    help="diffusion only: weight of the VQ usage-balance term (default: the size preset's, 1.0; "
                         "0 is the paper's loss)")
+    t.add_argument("--codebook-restart", type=float, default=None,
+                   help="diffusion only: the VQ's dead-codeword threshold, a fraction of the uniform rate below "
+                        "which a codeword restarts at a random latent during training (default 0.03)")
     t.add_argument("--min-loss-weight", type=float, default=None,
                    help="diffusion only: floor of the eq. (7) step weight alpha_bar/(1-alpha_bar) (default: the size "
                         "preset's, 1.0; the paper has none)")
@@ -250,7 +253,8 @@ def _train(args) -> int:
             mcfg["refinement"] = None
     mcfg.update(csi_format(scen))
     # model-specific flags: each applies to one model class
-    only = {"codebook_weight": "diffusion", "min_loss_weight": "diffusion", "codebook_balance": "diffusion", "entropy_model": "entropy",
+    only = {"codebook_weight": "diffusion", "min_loss_weight": "diffusion", "codebook_balance": "diffusion",
+            "codebook_restart": "diffusion", "entropy_model": "entropy",
             "encoder": "entropy", "companding": "entropy", "rate_weight": "entropy", "sgcs_weight": "entropy", "max_bits": "entropy",
             "cap_weight": "entropy", "hidden_width": ("csinet", "entropy", "diffusion"), "unet_width": "diffusion",
             "symbols": "jscc", "architecture": "jscc", "refinement": "jscc", "refine_steps": "jscc",

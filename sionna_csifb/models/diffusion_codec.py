@@ -27,7 +27,7 @@ from .._validation import check_positive_int
 from ..diffusion.samplers import ddim_sample
 from ..diffusion.schedules import CosineSchedule, x0_training_step
 from ..layers.blocks import ConditionalUNet, Downsample, ResnetBlock, Upsample
-from ..quantization.vector import VectorQuantizer, bits_to_indices, indices_to_bits
+from ..quantization.vector import DEAD_THRESHOLD, VectorQuantizer, bits_to_indices, indices_to_bits
 from .codec import LearnedCodec, as_bits
 
 __all__ = ["DiffusionCodec"]
@@ -57,6 +57,9 @@ class DiffusionCodec(LearnedCodec):
         codebook_balance: float. Weight of the VQ's usage-balance term
             (:class:`~sionna_csifb.quantization.vector.VectorQuantizer` ``balance_weight``; 0: the
             paper's loss, whose indices carry far less entropy than the bits sent).
+        codebook_restart: float. The VQ's dead-codeword threshold (``dead_threshold``): during
+            training a codeword chosen less often than this fraction of the uniform rate restarts
+            at a random latent of the batch.
         seed: int or None.
         num_subcarriers: int or None. Subcarriers of the CSI (see :class:`LearnedCodec`).
         window_start: int. First kept delay tap of the crop.
@@ -78,7 +81,7 @@ class DiffusionCodec(LearnedCodec):
                  unet_width: int = 64, unet_mults=(1, 2, 3, 4), attention_levels=None, side_info: bool = True,
                  num_steps: int = 4,
                  codebook_weight: float = 4.5e-4, min_loss_weight: float = 0.1, codebook_balance: float = 0.0,
-                 seed: int | None = None, num_subcarriers: int | None = None, window_start: int = 0, **kwargs) -> None:
+                 codebook_restart: float = DEAD_THRESHOLD, seed: int | None = None, num_subcarriers: int | None = None, window_start: int = 0, **kwargs) -> None:
         super().__init__(num_subcarriers=num_subcarriers, window_start=window_start, **kwargs)
         self.num_bits = check_positive_int(num_bits, "num_bits")
         self.input_size = tuple(check_positive_int(s, "input_size") for s in input_size)
@@ -100,10 +103,12 @@ class DiffusionCodec(LearnedCodec):
         self.codebook_weight = float(codebook_weight)
         self.min_loss_weight = float(min_loss_weight)
         self.codebook_balance = float(codebook_balance)
+        self.codebook_restart = float(codebook_restart)
         self.seed = seed
         c1, c2 = self.encoder_channels
         self.enc = [ResnetBlock(c1), Downsample(c1), ResnetBlock(c1), Downsample(c2)]
-        self.vq = VectorQuantizer(2 ** self.bits_per_index, c2, seed=seed, balance_weight=self.codebook_balance)
+        self.vq = VectorQuantizer(2 ** self.bits_per_index, c2, seed=seed, balance_weight=self.codebook_balance,
+                                 dead_threshold=self.codebook_restart)
         self.dec = [ResnetBlock(c2), Upsample(c1), ResnetBlock(c1), Upsample(self.cond_channels)]
         self.unet = ConditionalUNet(self.unet_width, self.unet_mults, out_channels=2,
                                     attention_levels=self.attention_levels)
@@ -203,5 +208,5 @@ class DiffusionCodec(LearnedCodec):
                 "unet_width": self.unet_width, "unet_mults": list(self.unet_mults),
                 "attention_levels": self.attention_levels, "side_info": self.side_info,
                 "num_steps": self.num_steps, "codebook_weight": self.codebook_weight,
-                "codebook_balance": self.codebook_balance,
+                "codebook_balance": self.codebook_balance, "codebook_restart": self.codebook_restart,
                 "min_loss_weight": self.min_loss_weight, "seed": self.seed}

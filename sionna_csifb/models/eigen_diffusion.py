@@ -39,7 +39,7 @@ from .._validation import check_positive_int
 from ..diffusion.samplers import ddim_sample
 from ..diffusion.schedules import CosineSchedule, x0_training_step
 from ..layers.blocks import ConditionalUNet
-from ..quantization.vector import VectorQuantizer, bits_to_indices, indices_to_bits
+from ..quantization.vector import DEAD_THRESHOLD, VectorQuantizer, bits_to_indices, indices_to_bits
 from .codec import eager_true
 from .csinet import QuantizedAutoencoder
 from .diffusion_codec import DiffusionCodec
@@ -67,6 +67,9 @@ class EigenDiffusionCodec(QuantizedAutoencoder):
         codebook_weight: float. eta, the weight of the VQ codebook/commitment loss.
         min_loss_weight: float. Floor of the eq. (7) step weight.
         codebook_balance: float. Weight of the VQ's usage-balance term.
+        codebook_restart: float. The VQ's dead-codeword threshold: during training a codeword
+            chosen less often than this fraction of the uniform rate (running average) restarts
+            at a random latent of the batch.
         sgcs_weight: float. Weight of 1 - SGCS of the x0-prediction in the loss.
         seed: int or None.
         architecture: str. "eigen" (the only one; the angular-delay codec is ``DiffusionCodec``).
@@ -102,7 +105,7 @@ class EigenDiffusionCodec(QuantizedAutoencoder):
     def __init__(self, num_bits: int = 118, bits_per_index: int = 8, codeword_dim: int = 8, cond_channels: int = 8,
                  unet_width: int = 32, unet_mults=(1, 2, 4), attention_levels=(2,), num_steps: int = 4,
                  codebook_weight: float = 0.25, min_loss_weight: float = 1.0, codebook_balance: float = 1.0,
-                 sgcs_weight: float = 1.0, seed: int | None = None, architecture: str = "eigen",
+                 codebook_restart: float = DEAD_THRESHOLD, sgcs_weight: float = 1.0, seed: int | None = None, architecture: str = "eigen",
                  input_size=(32, 32), side_info: bool = False, num_subcarriers: int | None = None,
                  window_start: int = 0, num_subbands: int = 13, hidden_width: int = 512, beam_oversampling: int = 4,
                  kept_beams: int = 8, residual_blocks: int = 0, **kwargs) -> None:
@@ -119,11 +122,13 @@ class EigenDiffusionCodec(QuantizedAutoencoder):
         self.attention_levels = None if attention_levels is None else [int(i) for i in attention_levels]
         self.num_steps = check_positive_int(num_steps, "num_steps")
         for name, v in (("codebook_weight", codebook_weight), ("min_loss_weight", min_loss_weight),
-                        ("codebook_balance", codebook_balance), ("sgcs_weight", sgcs_weight)):
+                        ("codebook_balance", codebook_balance), ("codebook_restart", codebook_restart),
+                        ("sgcs_weight", sgcs_weight)):
             if not (math.isfinite(float(v)) and float(v) >= 0):
                 raise ValueError(f"`{name}` must be finite and >= 0, got {v!r}.")
         self.codebook_weight, self.min_loss_weight = float(codebook_weight), float(min_loss_weight)
         self.codebook_balance, self.sgcs_weight = float(codebook_balance), float(sgcs_weight)
+        self.codebook_restart = float(codebook_restart)
         self.seed = seed
         # the (subband x beam) grid the U-Net sees: both sides divisible by 2^(levels - 1)
         f = 2 ** (len(self.unet_mults) - 1)
@@ -142,7 +147,7 @@ class EigenDiffusionCodec(QuantizedAutoencoder):
     # ---- construction hooks ---------------------------------------------------------------------
     def _make_quantizer(self):
         return VectorQuantizer(2 ** self.bits_per_index, self.codeword_dim, seed=self.seed,
-                               balance_weight=self.codebook_balance)
+                               balance_weight=self.codebook_balance, dead_threshold=self.codebook_restart)
 
     @property
     def vq(self) -> VectorQuantizer:
@@ -264,7 +269,7 @@ class EigenDiffusionCodec(QuantizedAutoencoder):
                "unet_mults": list(self.unet_mults), "attention_levels": self.attention_levels,
                "num_steps": self.num_steps, "codebook_weight": self.codebook_weight,
                "min_loss_weight": self.min_loss_weight, "codebook_balance": self.codebook_balance,
-               "sgcs_weight": self.sgcs_weight, "seed": self.seed}
+               "codebook_restart": self.codebook_restart, "sgcs_weight": self.sgcs_weight, "seed": self.seed}
         for key in ("bits_per_value", "linear_path"):
             cfg.pop(key, None)
         return cfg

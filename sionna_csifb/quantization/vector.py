@@ -38,6 +38,10 @@ def bits_to_indices(bits, bits_per_index: int):
     return ops.sum(b * weights, axis=-1)
 
 
+# default dead-codeword threshold (fraction of the uniform rate) of the VQ's restart
+DEAD_THRESHOLD = 0.03
+
+
 @keras.saving.register_keras_serializable(package="sionna_csifb")
 class VectorQuantizer(layers.Layer):
     r"""Nearest-codeword quantiser with a trainable codebook and straight-through gradient.
@@ -71,7 +75,7 @@ class VectorQuantizer(layers.Layer):
         ((2, 2, 2), 2)
     """
 
-    def __init__(self, num_codewords: int, codeword_dim: int, dead_threshold: float = 0.03,
+    def __init__(self, num_codewords: int, codeword_dim: int, dead_threshold: float = DEAD_THRESHOLD,
                  seed: int | None = None, balance_weight: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.num_codewords = check_positive_int(num_codewords, "num_codewords")
@@ -79,6 +83,8 @@ class VectorQuantizer(layers.Layer):
             raise ValueError(f"`num_codewords` must be a power of two, got {num_codewords}.")
         self.codeword_dim = check_positive_int(codeword_dim, "codeword_dim")
         self.dead_threshold = float(dead_threshold)
+        if not (math.isfinite(self.dead_threshold) and 0 <= self.dead_threshold < 1):
+            raise ValueError(f"`dead_threshold` must be in [0, 1), got {dead_threshold}.")
         self.balance_weight = float(balance_weight)
         if not math.isfinite(self.balance_weight) or self.balance_weight < 0:
             raise ValueError(f"`balance_weight` must be >= 0, got {balance_weight}.")

@@ -5,7 +5,12 @@ trust and rebuild it: the model class and config, the scenario, the task, the tr
 test datasets (seed, size), the training steps, the test metrics and the file's sha256.
 Loading checks the sha256, refuses a manifest whose config differs from the one asked for
 (naming the fields), builds the model from its config and reads the weights from Keras'
-HDF5 format: no code from a file is ever executed.
+HDF5 format: no code from a file is ever executed. Shipped files store their large float32
+arrays (kernels, codebooks: at least ``FLOAT16_MIN_SIZE`` values) in float16, which halves the
+package; Keras casts them back to the float32 variables on loading. Biases, normalisation
+statistics, integer entropy-coding tables and any array that float16 would not hold to
+``FLOAT16_MAX_REL_ERROR`` stay as they are (:func:`store_float16`); the manifest records this and
+the float32 file's sha256.
 
 Examples:
     >>> isinstance(list_bundled(), list)
@@ -19,9 +24,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WEIGHTS_DIR", "list_bundled", "manifest_entry", "verified_file", "load_model", "package_run", "sha256_of", "WeightsError"]
+__all__ = ["WEIGHTS_DIR", "list_bundled", "manifest_entry", "verified_file", "load_model", "package_run",
+           "store_float16", "restore_float16", "sha256_of", "WeightsError", "FLOAT16_MIN_SIZE",
+           "FLOAT16_MAX_REL_ERROR"]
 
 WEIGHTS_DIR = Path(__file__).parent
+# arrays with fewer values stay float32 (biases, norms, statistics: a few kB in all)
+FLOAT16_MIN_SIZE = 4096
+# an array whose float16 copy is further than this from it (relative Frobenius norm) stays float32;
+# float16's own rounding is at most 2**-11 per value, so this only catches under- and overflow
+FLOAT16_MAX_REL_ERROR = 2.0 ** -10
 
 
 class WeightsError(ValueError):
@@ -113,11 +125,86 @@ def load_model(name: str, expected_config: dict[str, Any] | None = None, directo
     return model, entry
 
 
-def package_run(run: str | Path, name: str, directory: str | Path = WEIGHTS_DIR) -> Path:
+def store_float16(src: str | Path, dst: str | Path, min_size: int = FLOAT16_MIN_SIZE) -> dict[str, Any]:
+    """Write a copy of the Keras weights file ``src`` to ``dst`` with its float32 arrays of at least
+    ``min_size`` values in float16; every other array, group and attribute is copied unchanged.
+
+    Returns:
+        dict: the storage record for the manifest (``dtype``, ``min_size``, how many arrays were
+        converted and kept, the largest relative error of a converted array, the float32 file's
+        sha256).
+
+    Raises:
+        WeightsError: ``src`` and ``dst`` are the same file.
+    """
+    import h5py
+    import numpy as np
+
+    src, dst = Path(src), Path(dst)
+    if src.resolve() == dst.resolve():
+        raise WeightsError(f"store_float16 writes a new file: {dst} is its source.")
+    record = {"dtype": "float16", "min_size": int(min_size), "float16_arrays": 0, "kept_arrays": 0,
+              "max_relative_error": 0.0, "source_sha256": sha256_of(src)}
+
+    def copy(gs, gd):
+        for k, v in gs.attrs.items():
+            gd.attrs[k] = v
+        for key, obj in gs.items():
+            if isinstance(obj, h5py.Group):
+                copy(obj, gd.create_group(key))
+                continue
+            a = obj[()]
+            if isinstance(a, np.ndarray) and a.dtype == np.float32 and a.size >= min_size:
+                half = a.astype(np.float16)
+                norm = float(np.linalg.norm(a))
+                err = float(np.linalg.norm(half.astype(np.float32) - a)) / norm if norm > 0 else 0.0
+                if np.isfinite(half).all() and err <= FLOAT16_MAX_REL_ERROR:
+                    a = half
+                    record["float16_arrays"] += 1
+                    record["max_relative_error"] = max(record["max_relative_error"], err)
+                else:
+                    record["kept_arrays"] += 1
+            elif isinstance(a, np.ndarray) and a.size:
+                record["kept_arrays"] += 1
+            d = gd.create_dataset(key, data=a)
+            for k, v in obj.attrs.items():
+                d.attrs[k] = v
+
+    tmp = dst.with_name(dst.name + ".part")
+    with h5py.File(src, "r") as fs, h5py.File(tmp, "w") as fd:
+        copy(fs, fd)
+    tmp.replace(dst)
+    return record
+
+
+def restore_float16(name: str, directory: str | Path = WEIGHTS_DIR, min_size: int = FLOAT16_MIN_SIZE) -> dict[str, Any]:
+    """Re-store a manifest entry's float32 weights file in float16 (:func:`store_float16`), in
+    place, and record it in the manifest (``storage``, the new sha256). An entry already stored in
+    float16 is left alone.
+
+    Returns:
+        dict: the entry's ``storage`` record.
+    """
+    directory = Path(directory)
+    path, entry = verified_file(name, directory)
+    if entry.get("storage", {}).get("dtype") == "float16":
+        return entry["storage"]
+    tmp = path.with_name(path.name + ".float16")
+    record = store_float16(path, tmp, min_size)
+    tmp.replace(path)
+    manifest = _manifest(directory)
+    manifest[name].update(sha256=sha256_of(path), storage=record)
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def package_run(run: str | Path, name: str, directory: str | Path = WEIGHTS_DIR, float16: bool = True) -> Path:
     """Copy a finished ``csifb train`` run's weights into ``directory`` with a manifest entry
     (model config, scenario, task, datasets, steps, test metrics, sha256): the package's own
     ``sionna_csifb/weights`` by default, or a folder of yours for
-    ``LearnedScheme(name, directory=...)``.
+    ``LearnedScheme(name, directory=...)``. ``float16``: store the large arrays in float16
+    (:func:`store_float16`, the default for shipped weights); the manifest's test metrics are the
+    run's, measured with its float32 weights.
 
     Raises:
         WeightsError: the run is unfinished or has no result.
@@ -132,7 +219,10 @@ def package_run(run: str | Path, name: str, directory: str | Path = WEIGHTS_DIR)
         raise WeightsError(f"{run} is not finished ({res['steps']} of {res['training_config']['steps']} steps).")
     directory.mkdir(parents=True, exist_ok=True)
     dst = directory / f"{name}.weights.h5"
-    shutil.copyfile(run / res.get("weights", "checkpoint.weights.h5"), dst)
+    src = run / res.get("weights", "checkpoint.weights.h5")
+    storage = store_float16(src, dst) if float16 else None
+    if not float16:
+        shutil.copyfile(src, dst)
     manifest = _manifest(directory)
     manifest[name] = {
         "file": dst.name, "sha256": sha256_of(dst), "model": res["model"], "size": res["size"],
@@ -147,6 +237,7 @@ def package_run(run: str | Path, name: str, directory: str | Path = WEIGHTS_DIR)
                          "init_from_steps": res["init_from"]["total_steps"],
                          "total_steps": res["init_from"]["total_steps"] + res["steps"]} if "init_from" in res else {})},
         "test_metrics": res["test_metrics"],
+        **({"storage": storage} if storage else {}),
     }
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return dst

@@ -89,6 +89,38 @@ class TestWeightsRegistry:
         with pytest.raises(WeightsError, match="num_bits: weights have 24, expected 64"):
             load_model("tiny", expected_config={"num_bits": 64}, directory=d)
 
+    def test_float16_storage_halves_the_file_and_loads_into_float32(self, bundle, tmp_path):
+        import h5py
+        import keras
+        import numpy as np
+
+        from sionna_csifb.weights.registry import manifest_entry, restore_float16
+
+        d, m = bundle
+        f = d / "tiny.weights.h5"
+        before, sha32 = f.stat().st_size, sha256_of(f)
+        rec = restore_float16("tiny", directory=d, min_size=256)  # (the shipped default is for larger models)
+        assert rec["min_size"] == 256 and rec["float16_arrays"] >= 2 and rec["kept_arrays"] >= 1 and rec["source_sha256"] == sha32
+        assert rec["max_relative_error"] <= 2.0 ** -11
+        big32 = sum(4 * int(np.prod(v.shape)) for v in m.weights if int(np.prod(v.shape)) >= 256)
+        assert before - f.stat().st_size >= 0.45 * big32  # half of those arrays' bytes saved
+        e = manifest_entry("tiny", d)
+        assert e["storage"] == rec and e["sha256"] == sha256_of(f) != sha32
+        with h5py.File(f, "r") as h:  # large arrays in float16, small ones (biases) as they were
+            dtypes = []
+            h.visititems(lambda n, o: dtypes.append((o.size, o.dtype)) if isinstance(o, h5py.Dataset) else None)
+        assert all(dt == (np.float16 if n >= 256 else np.float32) for n, dt in dtypes if dt.kind == "f")
+        loaded, _ = load_model("tiny", directory=d)  # sha256 of the new file checked, float32 variables
+        assert all(v.dtype == "float32" for v in loaded.weights)
+        for a, b in zip(m.weights, loaded.weights):
+            a, b = keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
+            np.testing.assert_allclose(b, a, rtol=2.0 ** -10, atol=1e-7)
+        bits = m.encode_bits(torch.randn(4, 8, 8, 2))
+        y = torch.randn(4, 8, 8, 2)
+        y0, y1 = (torch.as_tensor(k.decode_bits(bits, y)) for k in (m, loaded))
+        assert float((y1 - y0).norm() / y0.norm()) < 1e-2
+        assert restore_float16("tiny", directory=d) == rec  # already float16: left alone
+
     def test_missing(self, bundle, tmp_path):
         d, _ = bundle
         with pytest.raises(WeightsError, match="available"):
