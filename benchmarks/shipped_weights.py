@@ -33,7 +33,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", type=Path, default=Path("data"), help="where test sets are (re)generated")
     ap.add_argument("--reference", type=Path, default=None,
                     help="a weights folder (manifest.json + files) with the float32 originals")
-    ap.add_argument("--only", nargs="*", default=None, help="these manifest names only")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="these manifest names only; their rows replace those of an existing --out file")
     args = ap.parse_args(argv)
 
     import sionna_csifb  # noqa: F401  (selects the Keras backend)
@@ -72,6 +73,14 @@ def main(argv=None) -> int:
         print(f"{name:26s} {row['storage']:7s} {row['file_mb']:6.2f} MB  NMSE {row['shipped']['nmse_ad_db']:7.2f} dB"
               + (f"  SGCS {row['shipped']['sgcs']:.4f}" if "sgcs" in row["shipped"] else "")
               + (f"  vs float32: {', '.join(f'{k} {v:+.4f}' for k, v in d.items())}" if d else ""), flush=True)
+    if args.only and args.out.exists():  # update those rows of the full table
+        old = json.loads(args.out.read_text())
+        fresh = {r["weights"]: r for r in rows}
+        kept = [r for r in old["rows"] if r["weights"] not in fresh and r["weights"] in list_bundled()]
+        rows = sorted(kept + rows, key=lambda r: r["weights"])
+        commands = [*old.get("commands", [old["command"]] if "command" in old else []), "python " + " ".join(sys.argv)]
+    else:
+        commands = ["python " + " ".join(sys.argv)]
     diffs = [r["shipped_minus_float32"] for r in rows if "shipped_minus_float32" in r]
     summary = {"total_mb": sum(r["file_mb"] for r in rows)}
     if diffs:
@@ -79,7 +88,7 @@ def main(argv=None) -> int:
                        **{f"max_abs_{k}_change": max(abs(d[k]) for d in diffs if k in d)
                           for k in _METRICS if any(k in d for d in diffs)})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"environment": environment(), "command": "python " + " ".join(sys.argv),
+    args.out.write_text(json.dumps({"environment": environment(), "commands": commands,
                                     "summary": summary, "rows": rows}, indent=2))
     print(json.dumps(summary, indent=1))
     return 0

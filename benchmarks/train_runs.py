@@ -207,7 +207,10 @@ PLANS: dict[str, dict[str, tuple]] = {
             *(["--unet-width", "32"] if b == 118 else [])]) for b in (65, 118, 286)},
         # ... with more VQ restarts (codewords below a quarter of the uniform rate restart: the 65-bit
         # run above uses 88% of its indices' bits, one codeword 19 times as often as uniform) and, at
-        # 118 b, the small preset's U-Net (half the weights of the run above)
+        # 118 b, the small preset's U-Net (half the weights of the run above). The 65-bit run is the
+        # shipped diffusion-eigen-65b-uma (96% index entropy, SGCS 0.557 vs 0.546); the 118-bit one
+        # was not shipped (0.607 vs 0.613 with the wider U-Net; results in
+        # benchmarks/results/runs_cpu/uma)
         **{f"diffusion-eigen-{b}-nosi-restart": (*_DIFF, b, False, 1500 if b == 118 else 1200, 128, [
             *_REC, "--architecture", "eigen", "--train", "uma_train100k.h5", "--codebook-restart", "0.25"])
            for b in (65, 118)},
