@@ -78,7 +78,7 @@ def main(argv=None) -> int:
         fresh = {r["weights"]: r for r in rows}
         kept = [r for r in old["rows"] if r["weights"] not in fresh and r["weights"] in list_bundled()]
         rows = sorted(kept + rows, key=lambda r: r["weights"])
-        commands = [*old.get("commands", [old["command"]] if "command" in old else []), "python " + " ".join(sys.argv)]
+        commands = [*old.get("commands", []), "python " + " ".join(sys.argv)]
     else:
         commands = ["python " + " ".join(sys.argv)]
     diffs = [r["shipped_minus_float32"] for r in rows if "shipped_minus_float32" in r]

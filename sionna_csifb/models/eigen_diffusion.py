@@ -105,7 +105,8 @@ class EigenDiffusionCodec(QuantizedAutoencoder):
     def __init__(self, num_bits: int = 118, bits_per_index: int = 8, codeword_dim: int = 8, cond_channels: int = 8,
                  unet_width: int = 32, unet_mults=(1, 2, 4), attention_levels=(2,), num_steps: int = 4,
                  codebook_weight: float = 0.25, min_loss_weight: float = 1.0, codebook_balance: float = 1.0,
-                 codebook_restart: float = DEAD_THRESHOLD, sgcs_weight: float = 1.0, seed: int | None = None, architecture: str = "eigen",
+                 codebook_restart: float = DEAD_THRESHOLD, sgcs_weight: float = 1.0, seed: int | None = None,
+                 architecture: str = "eigen",
                  input_size=(32, 32), side_info: bool = False, num_subcarriers: int | None = None,
                  window_start: int = 0, num_subbands: int = 13, hidden_width: int = 512, beam_oversampling: int = 4,
                  kept_beams: int = 8, residual_blocks: int = 0, **kwargs) -> None:
@@ -122,8 +123,7 @@ class EigenDiffusionCodec(QuantizedAutoencoder):
         self.attention_levels = None if attention_levels is None else [int(i) for i in attention_levels]
         self.num_steps = check_positive_int(num_steps, "num_steps")
         for name, v in (("codebook_weight", codebook_weight), ("min_loss_weight", min_loss_weight),
-                        ("codebook_balance", codebook_balance), ("codebook_restart", codebook_restart),
-                        ("sgcs_weight", sgcs_weight)):
+                        ("codebook_balance", codebook_balance), ("sgcs_weight", sgcs_weight)):
             if not (math.isfinite(float(v)) and float(v) >= 0):
                 raise ValueError(f"`{name}` must be finite and >= 0, got {v!r}.")
         self.codebook_weight, self.min_loss_weight = float(codebook_weight), float(min_loss_weight)

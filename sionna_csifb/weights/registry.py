@@ -128,21 +128,17 @@ def load_model(name: str, expected_config: dict[str, Any] | None = None, directo
 def store_float16(src: str | Path, dst: str | Path, min_size: int = FLOAT16_MIN_SIZE) -> dict[str, Any]:
     """Write a copy of the Keras weights file ``src`` to ``dst`` with its float32 arrays of at least
     ``min_size`` values in float16; every other array, group and attribute is copied unchanged.
+    ``dst`` may be ``src``: the copy is written beside it and then replaces it.
 
     Returns:
         dict: the storage record for the manifest (``dtype``, ``min_size``, how many arrays were
         converted and kept, the largest relative error of a converted array, the float32 file's
         sha256).
-
-    Raises:
-        WeightsError: ``src`` and ``dst`` are the same file.
     """
     import h5py
     import numpy as np
 
     src, dst = Path(src), Path(dst)
-    if src.resolve() == dst.resolve():
-        raise WeightsError(f"store_float16 writes a new file: {dst} is its source.")
     record = {"dtype": "float16", "min_size": int(min_size), "float16_arrays": 0, "kept_arrays": 0,
               "max_relative_error": 0.0, "source_sha256": sha256_of(src)}
 
@@ -189,9 +185,7 @@ def restore_float16(name: str, directory: str | Path = WEIGHTS_DIR, min_size: in
     path, entry = verified_file(name, directory)
     if entry.get("storage", {}).get("dtype") == "float16":
         return entry["storage"]
-    tmp = path.with_name(path.name + ".float16")
-    record = store_float16(path, tmp, min_size)
-    tmp.replace(path)
+    record = store_float16(path, path, min_size)
     manifest = _manifest(directory)
     manifest[name].update(sha256=sha256_of(path), storage=record)
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -220,8 +214,10 @@ def package_run(run: str | Path, name: str, directory: str | Path = WEIGHTS_DIR,
     directory.mkdir(parents=True, exist_ok=True)
     dst = directory / f"{name}.weights.h5"
     src = run / res.get("weights", "checkpoint.weights.h5")
-    storage = store_float16(src, dst) if float16 else None
-    if not float16:
+    if float16:
+        storage = store_float16(src, dst)
+    else:
+        storage = None
         shutil.copyfile(src, dst)
     manifest = _manifest(directory)
     manifest[name] = {
