@@ -55,7 +55,7 @@ from ..entropy.densities import SCALE_TABLE, FactorizedDensity, GaussianConditio
 from ..layers.attention import SeparableAttentionBlock
 from ..quantization.scalar import MuLawQuantizer, UniformQuantizer, shared_dither
 from .csinet import QuantizedAutoencoder
-from .refinement import LatentRefinement, refine_latents
+from .refinement import LatentRefinement, budget_candidates, refine_latents
 
 __all__ = ["EntropyCodec", "VariableLengthBits", "RATE_GRIDS", "RATE_LEVELS"]
 
@@ -442,7 +442,10 @@ class EntropyCodec(QuantizedAutoencoder):
         """Packed CSI -> (table indices s + A [B, M], hyperprior symbols [B, Mz] or None), int64;
         with ``with_header`` also the fixed-length header bits [B, header_bits] uint8 (``eigen``;
         None otherwise) and the kept beams [B, L] int64 (None unless ``eigen`` keeps beams)."""
-        latent, beam, kept = self._report_parts(x, first_report)
+        return self._symbols_of(*self._report_parts(x, first_report), first_report, with_header)
+
+    def _symbols_of(self, latent, beam, kept, first_report: int = 0, with_header: bool = False):
+        """:meth:`_symbols` of given report parts (latents, centring beam, kept beams)."""
         header = ops.convert_to_numpy(self._encode_header(beam, kept)).astype(np.uint8) if self.header_bits else None
         t = self.to_axis(latent)
         tn = ops.convert_to_numpy(t)
@@ -511,36 +514,64 @@ class EntropyCodec(QuantizedAutoencoder):
         max_bits = self.max_bits if max_bits is None else max_bits
         if max_bits is not None:
             max_bits = check_positive_int(max_bits, "max_bits")
-        idx, z, fixed, kept = self._symbols(x, first_report, with_header=True)
         if max_bits is not None and max_bits <= self.header_bits:
             raise ValueError(f"`max_bits` must exceed the {self.header_bits} header bits, got {max_bits}.")
+        if max_bits is not None and self._latent_refinement is not None:  # a ladder of refined candidates
+            latent, beam, kept_t = self._encode_parts(x)
+            cands, dist = budget_candidates(self, x, latent, beam, kept_t, self._latent_refinement, first_report,
+                                           bit_cap=max_bits - math.log2(RATE_LEVELS))
+            syms = [self._symbols_of(y, beam, kept_t, first_report, with_header=True) for y in cands]
+        else:
+            syms, dist = [self._symbols(x, first_report, with_header=True)], None
+        _, _, fixed, kept = syms[0]
         header = coder["header"]
-        reports, levels = [], []
-        for b in range(idx.shape[0]):
-            zseg = [(z[b] + self.hyper_range, coder["z"])] if z is not None else []
+        reports, levels, chosen = [], [], []
+        for b in range(len(syms[0][0])):
             bseg = self.beam_model.segments(kept[b], coder["beam"]) if self.beam_model is not None else []
-            yt, ranks = self._y_tables(None if z is None else z[b], coder)
             head_bits = [] if fixed is None else [fixed[b]]
-            if max_bits is None:
-                reports.append(np.concatenate(head_bits + [encode_segments(bseg + zseg + [(idx[b], yt)])]))
-                levels.append(0)
-                continue
 
-            def code(level):
+            def code(level, c):
+                idx, z = syms[c][0][b], None if syms[c][1] is None else syms[c][1][b]
+                zseg = [(z + self.hyper_range, coder["z"])] if z is not None else []
+                yt, ranks = self._y_tables(z, coder)
+                if level is None:
+                    return np.concatenate(head_bits + [encode_segments(bseg + zseg + [(idx, yt)])])
                 head = [(np.array([level]), header)]
                 return np.concatenate(head_bits + [encode_segments(
-                    bseg + head + zseg + self._y_segments(idx[b], yt, self.grid_steps(level, ranks)))])
+                    bseg + head + zseg + self._y_segments(idx, yt, self.grid_steps(level, ranks)))])
 
-            lo, hi = 0, RATE_LEVELS - 1  # the finest level that fits (bits fall with the level)
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if len(code(mid)) <= max_bits:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            reports.append(code(lo))
-            levels.append(lo)
+            if max_bits is None:
+                reports.append(code(None, 0))
+                levels.append(0)
+                continue
+            report = None
+            if dist is not None:  # the best-decoding candidate whose report fits, at the finest level
+                for c in np.argsort(dist[:, b], kind="stable"):
+                    bits = code(0, c)
+                    if len(bits) <= max_bits:
+                        report = bits
+                        chosen.append(int(c))
+                        break
+            if report is None:  # coarsen: the finest level that fits (bits fall with the level)
+                c = len(syms) - 1
+                lo, hi = 0, RATE_LEVELS - 1
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if len(code(mid, c)) <= max_bits:
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                report = code(lo, c)
+                levels.append(lo)
+                if dist is not None:
+                    chosen.append(-1)
+            else:
+                levels.append(0)
+            reports.append(report)
         self.last_levels = np.array(levels)
+        #: Held to a budget with refinement: the candidate each report sent (0: the encoder's
+        #: latents, k: the k-th rung of ``budget_scales``, -1: the highest rung coarsened).
+        self.last_candidates = np.array(chosen) if dist is not None else None
         return VariableLengthBits.from_list(reports)
 
     def compress(self, h, max_bits: int | None = None, first_report: int = 0):

@@ -24,6 +24,17 @@ image codecs (Campos et al., "Content adaptive optimization for neural image com
 encoder's, and :func:`calibrate_rate_scale` finds the scale that holds the mean report length
 at a target on drops the caller chooses (training drops, not the test set).
 
+Held to a budget in every report (``compress(h, max_bits=N)``, the rate-adaptive mode), one rate
+weight cannot serve every report: at the weight that holds the mean, the long reports overrun
+and the short ones leave bits unused. :func:`budget_candidates` refines each report at a ladder
+of rate scales (``budget_scales`` x ``rate_scale``; by default one rung, at half the rate
+weight), with a steep hinge on the estimated bits over what the budget leaves: a report under
+it spends bits at the lower rate weight, one over it is pushed back under. The encoder's own
+latents are a candidate too; the codec sends, of the candidates whose exact coded length fits,
+the one its decoder reconstructs best, and coarsens the highest rung's symbols (the
+rate-adaptive levels) only when none fits. The format is the rate-adaptive one, so the BS
+decodes it unchanged; the UE spends ``len(budget_scales)`` times the refinement's compute.
+
 The loss is written in ``keras.ops``; its gradient comes from the backend's own autodiff
 (torch, TensorFlow or JAX), in :func:`_value_and_grad`.
 """
@@ -37,7 +48,14 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["LatentRefinement", "refine_latents", "calibrate_rate_scale"]
+__all__ = ["LatentRefinement", "refine_latents", "calibrate_rate_scale", "budget_candidates"]
+
+
+#: Held to a budget: the refinement's cap on a report's estimated bits sits this far below what
+#: the budget leaves for it (the range coder's termination costs a bit or so over the estimate).
+BUDGET_MARGIN_BITS = 1.0
+#: Held to a budget: the weight per estimated bit over the cap, in units of the rate weight.
+CAP_WEIGHT = 20.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,9 @@ class LatentRefinement:
             reports trade quality for fewer bits.
         search_sweeps: int. Sweeps of the coordinate search on the symbols after the Adam steps
             (0: none); a sweep stops the search early when it changes no report.
+        budget_scales: tuple of floats. Held to a budget per report (``compress(h, max_bits=N)``):
+            the ladder of factors on ``rate_scale`` each report is refined at (see
+            :func:`budget_candidates`); unused without a budget.
 
     Examples:
         >>> r = LatentRefinement(steps=20, rate_scale=1.5)
@@ -66,6 +87,7 @@ class LatentRefinement:
     learning_rate: float = 0.05
     rate_scale: float = 1.0
     search_sweeps: int = 3
+    budget_scales: tuple = (0.5,)
 
     def __post_init__(self) -> None:
         if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 1:
@@ -77,9 +99,23 @@ class LatentRefinement:
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"LatentRefinement: `{k}` must be a positive finite number, got {v!r}.")
+        scales = self.budget_scales
+        if (isinstance(scales, (str, bytes)) or not hasattr(scales, "__len__") or not len(scales)
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0
+                       for v in scales)):
+            raise ValueError(f"LatentRefinement: `budget_scales` must be a non-empty sequence of positive finite "
+                             f"numbers, got {scales!r}.")
+        object.__setattr__(self, "budget_scales", tuple(float(v) for v in scales))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["budget_scales"] = list(self.budget_scales)
+        return d
+
+    def at_scale(self, rate_scale: float) -> "LatentRefinement":
+        """The same setting at another ``rate_scale``."""
+        return LatentRefinement(self.steps, self.learning_rate, float(rate_scale), self.search_sweeps,
+                                self.budget_scales)
 
     @classmethod
     def from_manifest(cls, block: dict) -> "LatentRefinement":
@@ -167,7 +203,7 @@ def _coordinate_search(model, objective, y, sweeps: int, first_report: int = 0):
 
 
 def refine_latents(model, x, latent, beam=None, kept=None, refinement: LatentRefinement | None = None,
-                   first_report: int = 0):
+                   first_report: int = 0, bit_cap: float | None = None):
     """Refined latents `[batch, M]` for packed CSI ``x`` (see the module docstring).
 
     Args:
@@ -179,6 +215,9 @@ def refine_latents(model, x, latent, beam=None, kept=None, refinement: LatentRef
         kept: ``eigen``: the kept beams the report carries.
         refinement: :class:`LatentRefinement` (None: the defaults).
         first_report: the number of the first report (the shared dither).
+        bit_cap: float or None. A cap on each report's estimated bits: the objective adds
+            ``CAP_WEIGHT x rate weight x max(0, bits - bit_cap)``, so a report under the cap pays
+            the plain rate and one over it is pushed back (:func:`budget_candidates`).
 
     Returns:
         The latents whose report scored best, each report on its own (then the coordinate
@@ -193,7 +232,11 @@ def refine_latents(model, x, latent, beam=None, kept=None, refinement: LatentRef
     def loss(y):  # its value is the exact objective of the report; its gradient passes the rounding
         t_hat = model.received_axis(model.to_axis(y), first_report)
         x_hat = model.decode_latent(model.from_axis(t_hat), None, beam=beam, kept=kept)
-        return model.report_distortion(x_hat, x) + lam * model.rate_bits(y, kept=kept, straight_through=True)
+        bits = model.rate_bits(y, kept=kept, straight_through=True)
+        val = model.report_distortion(x_hat, x) + lam * bits
+        if bit_cap is not None:
+            val = val + CAP_WEIGHT * lam * ops.relu(bits - bit_cap)
+        return val
 
     y = ops.convert_to_tensor(latent)
     m, v = ops.zeros_like(y), ops.zeros_like(y)
@@ -233,7 +276,7 @@ def calibrate_rate_scale(model, h, target_bits: float, refinement: LatentRefinem
     try:
         for _ in range(iterations):
             s = math.exp((lo + hi) / 2)
-            model.latent_refinement = LatentRefinement(r.steps, r.learning_rate, s, r.search_sweeps)
+            model.latent_refinement = r.at_scale(s)
             bits = float(np.mean(ops.convert_to_numpy(model.estimate_bits(x))))
             if found is None or abs(bits - target_bits) < abs(found[1] - target_bits):
                 found = (s, bits)
@@ -241,3 +284,35 @@ def calibrate_rate_scale(model, h, target_bits: float, refinement: LatentRefinem
     finally:
         model.latent_refinement = saved
     return found
+
+
+def budget_candidates(model, x, latent, beam=None, kept=None, refinement: LatentRefinement | None = None,
+                      first_report: int = 0, bit_cap: float | None = None):
+    """Candidate latents for reports held to a budget: the encoder's ``latent`` and the refined
+    latents at each rung of ``refinement.budget_scales`` (factors on its ``rate_scale``), refined
+    with the cap ``bit_cap - BUDGET_MARGIN_BITS`` on each report's estimated bits, each with the
+    distortion its report decodes to (the refinement's distortion term, exact, through the real
+    rounding).
+
+    Args:
+        model, x, latent, beam, kept, first_report: as :func:`refine_latents`.
+        refinement: :class:`LatentRefinement` (None: the defaults).
+        bit_cap: float or None. What the budget leaves for the report's estimated bits (the
+            budget less the codec's own per-report overhead); None: no cap.
+
+    Returns:
+        (list of ``1 + len(budget_scales)`` latents `[batch, M]`, the encoder's first, then the
+        rungs by rising rate scale; distortions `[candidates, batch]` NumPy).
+    """
+    r = refinement or LatentRefinement()
+    cands = [ops.convert_to_tensor(latent)]
+    cap = None if bit_cap is None else float(bit_cap) - BUDGET_MARGIN_BITS
+    for f in sorted(r.budget_scales):
+        cands.append(refine_latents(model, x, latent, beam, kept, r.at_scale(r.rate_scale * f), first_report, cap))
+    dist = []
+    with _no_grad():
+        for y in cands:
+            t_hat = model.received_axis(model.to_axis(y), first_report)
+            x_hat = model.decode_latent(model.from_axis(t_hat), None, beam=beam, kept=kept)
+            dist.append(ops.convert_to_numpy(model.report_distortion(x_hat, x)))
+    return cands, np.stack(dist)

@@ -7,7 +7,7 @@ import pytest
 from keras import ops
 
 from sionna_csifb.models.entropy_codec import EntropyCodec
-from sionna_csifb.models.refinement import LatentRefinement, calibrate_rate_scale, refine_latents
+from sionna_csifb.models.refinement import LatentRefinement, budget_candidates, calibrate_rate_scale, refine_latents
 
 from ..codec.test_codec_layers import F, N, T, _h, _np
 
@@ -69,6 +69,51 @@ def test_coordinate_search_only_lowers_each_reports_objective(kw):
     assert np.all(np.abs(t) <= m.amplitude + 1.0)
 
 
+@pytest.mark.parametrize("kw", [{}, {"dither_seed": 3}], ids=["plain", "dithered"])
+def test_refined_reports_held_to_a_budget_fit_decode_and_beat_the_encoders(kw):
+    m = _model(**kw)
+    h = _h(8, seed=9)
+    x, _ = m.pack(h)
+    budget = int(np.median(m.compress(h).num_bits)) + 4  # about half fit as encoded, with the level symbol
+    plain = m.compress(h, max_bits=budget)
+    plain_levels = m.last_levels.copy()
+    assert m.last_candidates is None
+    r = LatentRefinement(steps=15, learning_rate=0.2, budget_scales=(0.5, 2.0))
+    m.latent_refinement = r
+    p = m.compress(h, max_bits=budget)
+    assert np.all(p.num_bits <= budget)
+    chosen = m.last_candidates
+    assert chosen.shape == (8,) and set(chosen.tolist()) <= {-1, 0, 1, 2}
+    assert np.all((chosen >= 0) == (m.last_levels == 0))
+
+    # the BS decodes them in the rate-adaptive mode, unchanged: each is the chosen candidate's
+    latent, beam, kept = m._encode_parts(x)
+    cands, dist = budget_candidates(m, x, latent, beam, kept, r, bit_cap=budget - np.log2(12))
+    assert dist.shape == (3, 8)
+    got = _np(m.decompress_packed(p, rate_adaptive=True))
+    for b in np.flatnonzero(chosen >= 0):
+        y = cands[chosen[b]][b:b + 1]
+        want = _np(m.decode_latent(m.from_axis(m.received_axis(m.to_axis(y), int(b))), None,
+                                   beam=beam[b:b + 1], kept=kept[b:b + 1]))
+        np.testing.assert_allclose(got[b:b + 1], want, rtol=1e-4, atol=1e-4)
+    # where the encoder's report fit as it was, the one sent decodes no worse (it was a candidate)
+    d_plain = _np(m.report_distortion(ops.convert_to_tensor(_np(m.decompress_packed(plain, rate_adaptive=True))), x))
+    d_sent = _np(m.report_distortion(ops.convert_to_tensor(got), x))
+    fit = plain_levels == 0
+    assert fit.any() and np.all(d_sent[fit] <= d_plain[fit] + 1e-5)
+
+
+def test_budget_cap_pushes_refined_reports_under_it():
+    m = _model()
+    x, _ = m.pack(_h(6, seed=2))
+    latent, beam, kept = m._encode_parts(x)
+    r = LatentRefinement(steps=20, learning_rate=0.2, rate_scale=0.25)
+    free = _np(m.rate_bits(refine_latents(m, x, latent, beam, kept, r), kept=kept))
+    cap = float(np.min(free)) - 2.0
+    capped = _np(m.rate_bits(refine_latents(m, x, latent, beam, kept, r, bit_cap=cap), kept=kept))
+    assert np.mean(np.maximum(capped - cap, 0)) < np.mean(np.maximum(free - cap, 0))
+
+
 def test_manifest_blocks_without_search_sweeps_predate_the_search():
     r = LatentRefinement.from_manifest({"steps": 4, "learning_rate": 0.1, "rate_scale": 1.2, "target_bits": 9.0})
     assert r == LatentRefinement(steps=4, learning_rate=0.1, rate_scale=1.2, search_sweeps=0)
@@ -96,6 +141,10 @@ def test_refinement_bad_settings():
         LatentRefinement(learning_rate=float("nan"))
     with pytest.raises(ValueError, match="search_sweeps"):
         LatentRefinement(search_sweeps=-1)
+    for bad in ((), (0.5, -1.0), "0.5", (float("inf"),)):
+        with pytest.raises(ValueError, match="budget_scales"):
+            LatentRefinement(budget_scales=bad)
+    assert LatentRefinement.from_dict(LatentRefinement(budget_scales=[1, 2]).to_dict()).budget_scales == (1.0, 2.0)
     with pytest.raises(ValueError, match="unknown keys"):
         LatentRefinement.from_dict({"steps": 3, "lr": 0.1})
     m = _model()
