@@ -529,11 +529,14 @@ class EntropyCodec(QuantizedAutoencoder):
         for b in range(len(syms[0][0])):
             bseg = self.beam_model.segments(kept[b], coder["beam"]) if self.beam_model is not None else []
             head_bits = [] if fixed is None else [fixed[b]]
+            tables = {}  # per candidate: its side symbols' tables, derived once
 
             def code(level, c):
                 idx, z = syms[c][0][b], None if syms[c][1] is None else syms[c][1][b]
                 zseg = [(z + self.hyper_range, coder["z"])] if z is not None else []
-                yt, ranks = self._y_tables(z, coder)
+                if c not in tables:
+                    tables[c] = self._y_tables(z, coder)
+                yt, ranks = tables[c]
                 if level is None:
                     return np.concatenate(head_bits + [encode_segments(bseg + zseg + [(idx, yt)])])
                 head = [(np.array([level]), header)]
@@ -544,17 +547,15 @@ class EntropyCodec(QuantizedAutoencoder):
                 reports.append(code(None, 0))
                 levels.append(0)
                 continue
-            report = None
-            if dist is not None:  # the best-decoding candidate whose report fits, at the finest level
-                for c in np.argsort(dist[:, b], kind="stable"):
-                    bits = code(0, c)
-                    if len(bits) <= max_bits:
-                        report = bits
-                        chosen.append(int(c))
-                        break
+            report, sent = None, -1
+            for c in (np.argsort(dist[:, b], kind="stable") if dist is not None else ()):
+                bits = code(0, c)  # the best-decoding candidate whose report fits, at the finest level
+                if len(bits) <= max_bits:
+                    report, sent = bits, int(c)
+                    break
+            lo = 0
             if report is None:  # coarsen: the finest level that fits (bits fall with the level)
-                c = len(syms) - 1
-                lo, hi = 0, RATE_LEVELS - 1
+                c, hi = len(syms) - 1, RATE_LEVELS - 1
                 while lo < hi:
                     mid = (lo + hi) // 2
                     if len(code(mid, c)) <= max_bits:
@@ -562,12 +563,9 @@ class EntropyCodec(QuantizedAutoencoder):
                     else:
                         lo = mid + 1
                 report = code(lo, c)
-                levels.append(lo)
-                if dist is not None:
-                    chosen.append(-1)
-            else:
-                levels.append(0)
             reports.append(report)
+            levels.append(lo)
+            chosen.append(sent)
         self.last_levels = np.array(levels)
         #: Held to a budget with refinement: the candidate each report sent (0: the encoder's
         #: latents, k: the k-th rung of ``budget_scales``, -1: the highest rung coarsened).

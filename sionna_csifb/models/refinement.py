@@ -42,7 +42,7 @@ The loss is written in ``keras.ops``; its gradient comes from the backend's own 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import keras
 import numpy as np
@@ -111,11 +111,6 @@ class LatentRefinement:
         d = asdict(self)
         d["budget_scales"] = list(self.budget_scales)
         return d
-
-    def at_scale(self, rate_scale: float) -> "LatentRefinement":
-        """The same setting at another ``rate_scale``."""
-        return LatentRefinement(self.steps, self.learning_rate, float(rate_scale), self.search_sweeps,
-                                self.budget_scales)
 
     @classmethod
     def from_manifest(cls, block: dict) -> "LatentRefinement":
@@ -202,6 +197,13 @@ def _coordinate_search(model, objective, y, sweeps: int, first_report: int = 0):
     return y
 
 
+def _decoded_distortion(model, x, y, beam, kept, first_report: int = 0):
+    """Per report `[batch]`: the model's distortion of what its decoder reconstructs from the
+    rounded (dithered) latents ``y``, gradients passed straight through the rounding."""
+    t_hat = model.received_axis(model.to_axis(y), first_report)
+    return model.report_distortion(model.decode_latent(model.from_axis(t_hat), None, beam=beam, kept=kept), x)
+
+
 def refine_latents(model, x, latent, beam=None, kept=None, refinement: LatentRefinement | None = None,
                    first_report: int = 0, bit_cap: float | None = None):
     """Refined latents `[batch, M]` for packed CSI ``x`` (see the module docstring).
@@ -230,10 +232,8 @@ def refine_latents(model, x, latent, beam=None, kept=None, refinement: LatentRef
     lam = float(ops.convert_to_numpy(model.lagrange.value)) * r.rate_scale
 
     def loss(y):  # its value is the exact objective of the report; its gradient passes the rounding
-        t_hat = model.received_axis(model.to_axis(y), first_report)
-        x_hat = model.decode_latent(model.from_axis(t_hat), None, beam=beam, kept=kept)
         bits = model.rate_bits(y, kept=kept, straight_through=True)
-        val = model.report_distortion(x_hat, x) + lam * bits
+        val = _decoded_distortion(model, x, y, beam, kept, first_report) + lam * bits
         if bit_cap is not None:
             val = val + CAP_WEIGHT * lam * ops.relu(bits - bit_cap)
         return val
@@ -276,7 +276,7 @@ def calibrate_rate_scale(model, h, target_bits: float, refinement: LatentRefinem
     try:
         for _ in range(iterations):
             s = math.exp((lo + hi) / 2)
-            model.latent_refinement = r.at_scale(s)
+            model.latent_refinement = replace(r, rate_scale=s)
             bits = float(np.mean(ops.convert_to_numpy(model.estimate_bits(x))))
             if found is None or abs(bits - target_bits) < abs(found[1] - target_bits):
                 found = (s, bits)
@@ -308,11 +308,8 @@ def budget_candidates(model, x, latent, beam=None, kept=None, refinement: Latent
     cands = [ops.convert_to_tensor(latent)]
     cap = None if bit_cap is None else float(bit_cap) - BUDGET_MARGIN_BITS
     for f in sorted(r.budget_scales):
-        cands.append(refine_latents(model, x, latent, beam, kept, r.at_scale(r.rate_scale * f), first_report, cap))
-    dist = []
+        rung = replace(r, rate_scale=r.rate_scale * f)
+        cands.append(refine_latents(model, x, latent, beam, kept, rung, first_report, cap))
     with _no_grad():
-        for y in cands:
-            t_hat = model.received_axis(model.to_axis(y), first_report)
-            x_hat = model.decode_latent(model.from_axis(t_hat), None, beam=beam, kept=kept)
-            dist.append(ops.convert_to_numpy(model.report_distortion(x_hat, x)))
+        dist = [ops.convert_to_numpy(_decoded_distortion(model, x, y, beam, kept, first_report)) for y in cands]
     return cands, np.stack(dist)
