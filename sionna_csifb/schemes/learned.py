@@ -10,7 +10,9 @@ register themselves under their manifest names (``list_schemes()``); entropy-cod
 manifest holds a calibrated ``ue_refinement`` also register ``<name>-refined``: the same model
 and decoder, with the UE refining each report's latents before coding it
 (:mod:`sionna_csifb.models.refinement`, at the rate scale calibrated on training drops to hold
-the manifest's ``target_bits``). Torch glue: the chain passes torch tensors.
+the manifest's ``target_bits``), and ``<name>-refined-held``: those refined reports held to that
+payload in every report (``compress(h, max_bits=target_bits)``, the codec's rate-adaptive mode:
+no report longer than the eType II report it is compared with). Torch glue: the chain passes torch tensors.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class LearnedScheme(FeedbackScheme):
             without side information: True takes the manifest's calibrated ``ue_refinement``,
             a dict the :class:`~sionna_csifb.models.refinement.LatentRefinement` fields
             (``steps``, ``learning_rate``, ``rate_scale``); None/False: the encoder's latents.
+        max_bits: int, True or None. Entropy-coded models only: hold every report to at most
+            this many bits (the codec's rate-adaptive mode, ``compress(h, max_bits=...)``);
+            True: the payload the manifest's refinement was calibrated to hold on average
+            (``ue_refinement.target_bits``, an eType II payload); None: the model's own budget
+            (``max_bits`` of its config, if it was trained for one), else variable length.
 
     Examples:
         >>> from sionna_csifb.weights.registry import list_bundled
@@ -48,7 +55,7 @@ class LearnedScheme(FeedbackScheme):
     """
 
     def __init__(self, weights: str, num_inference_steps: int | None = None, directory=None,
-                 ue_refinement: bool | dict | None = None) -> None:
+                 ue_refinement: bool | dict | None = None, max_bits: int | bool | None = None) -> None:
         from pathlib import Path
 
         self.weights = weights
@@ -59,6 +66,7 @@ class LearnedScheme(FeedbackScheme):
         self.ue_refinement = self._refinement_fields(ue_refinement)
         if self.ue_refinement is not None:
             self.model.latent_refinement = LatentRefinement.from_dict(self.ue_refinement)
+        self.max_bits = self._budget(max_bits)
         self.scenario = Scenario.from_dict(self.entry["scenario"])
         self.kind = getattr(self.model, "kind", "digital")
         m = self.test_metrics
@@ -74,18 +82,24 @@ class LearnedScheme(FeedbackScheme):
                             f"information; test NMSE {m['nmse_ad_db']:.2f} dB (angular-delay)"
                             + (f" as trained; UE-refined latents ({self.ue_refinement['steps']} steps, "
                                f"{self.ue_refinement['search_sweeps']} search sweeps, rate scale "
-                               f"{self.ue_refinement['rate_scale']:.3g})"
-                               + (f": test SGCS {m['sgcs']:.3f}" if m is not self.entry["test_metrics"] else "")
+                               f"{self.ue_refinement['rate_scale']:.3g}"
+                               + (f", x {self.ue_refinement['budget_scales']} under the budget" if self.max_bits else "")
+                               + ")" + (f": test SGCS {m['sgcs']:.3f}" if m is not self.entry["test_metrics"] else "")
                                if self.ue_refinement else ""))
 
     @property
     def test_metrics(self) -> dict:
         """The manifest's test metrics; with the manifest's calibrated refinement, those it was
-        measured with (a refinement passed as a dict: the unrefined model's)."""
+        measured with (held to a budget: ``held_test_metrics``, if measured at that budget; a
+        refinement passed as a dict: the unrefined model's)."""
         m = self.entry["test_metrics"]
         block = self.entry.get("ue_refinement") or {}
-        same = bool(block) and self.ue_refinement == LatentRefinement.from_manifest(block).to_dict()
-        return {**m, **block.get("test_metrics", {})} if same else m
+        if not block or self.ue_refinement != LatentRefinement.from_manifest(block).to_dict():
+            return m
+        if self.max_bits:
+            held = block.get("held_test_metrics") or {}
+            return {**m, **held} if held.get("budget_bits") == self.max_bits else m
+        return {**m, **block.get("test_metrics", {})}
 
     def _refinement_fields(self, value) -> dict | None:
         if value is None or value is False:
@@ -102,6 +116,25 @@ class LearnedScheme(FeedbackScheme):
         if not isinstance(value, dict):
             raise TypeError(f"`ue_refinement` must be True, a dict or None, got {type(value).__name__}.")
         return LatentRefinement.from_dict(value).to_dict()
+
+    def _budget(self, value) -> int | None:
+        if value is None or value is False:
+            return None
+        if not self.variable_length:
+            raise ValueError(f"`max_bits` holds entropy-coded (variable-length) reports to a budget; "
+                             f"{self.weights!r} is {self.entry['model']!r}.")
+        if value is True:
+            target = (self.entry.get("ue_refinement") or {}).get("target_bits")
+            if target is None:
+                raise ValueError(f"`max_bits=True` takes the payload the manifest's `ue_refinement` was calibrated "
+                                 f"to; {self.weights!r} has none: pass the budget in bits.")
+            value = int(round(float(target)))
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"`max_bits` must be an int, True or None, got {type(value).__name__}.")
+        if value <= self.model.header_bits:
+            raise ValueError(f"`max_bits` must exceed the {self.model.header_bits} header bits of "
+                             f"{self.weights!r}, got {value}.")
+        return int(value)
 
     @property
     def variable_length(self) -> bool:
@@ -126,7 +159,9 @@ class LearnedScheme(FeedbackScheme):
 
     @property
     def budget_bits(self) -> int | None:
-        return getattr(self.model, "max_bits", None) if self.variable_length else None
+        if not self.variable_length:
+            return None
+        return self.max_bits or getattr(self.model, "max_bits", None)
 
     @property
     def num_symbols(self) -> int | None:
@@ -147,7 +182,8 @@ class LearnedScheme(FeedbackScheme):
 
     def get_config(self) -> dict:
         cfg = {"weights": self.weights, "num_inference_steps": self.num_inference_steps,
-               **({"ue_refinement": self.ue_refinement} if self.ue_refinement else {})}
+               **({"ue_refinement": self.ue_refinement} if self.ue_refinement else {}),
+               **({"max_bits": self.max_bits} if self.max_bits else {})}
         return cfg if self.directory is None else {**cfg, "directory": str(self.directory)}
 
     def _check(self, h: torch.Tensor, name: str) -> torch.Tensor:
@@ -165,8 +201,14 @@ class LearnedScheme(FeedbackScheme):
                 raise ValueError(f"Scheme {self.name!r} is analog (JSCC): encode(h, snr_db=...) needs the uplink SNR.")
             z = torch.as_tensor(self.model.compress(self._check(h, "h"), snr_db=snr_db)).to(torch.complex64)
             return FeedbackMessage(bits=None, num_bits=torch.zeros(z.shape[0], dtype=torch.int64), symbols=z)
-        bits = self.model.compress(self._check(h, "h"))
+        bits = (self.model.compress(self._check(h, "h"), max_bits=self.max_bits) if self.variable_length
+                else self.model.compress(self._check(h, "h")))
         if self.variable_length:
+            over = int((np.asarray(bits.num_bits) > self.max_bits).sum()) if self.max_bits else 0
+            if over:
+                raise ValueError(f"{over} of {len(bits.num_bits)} reports of {self.weights!r} exceed the budget of "
+                                 f"{self.max_bits} bits even at the coarsest rate-adaptive level (longest "
+                                 f"{int(np.max(bits.num_bits))}): this model cannot hold that budget.")
             return FeedbackMessage(bits=torch.as_tensor(bits.bits).to(torch.uint8),
                                    num_bits=torch.as_tensor(bits.num_bits).to(torch.int64))
         return FeedbackMessage.from_bits(torch.as_tensor(bits).to(torch.uint8))
@@ -187,7 +229,8 @@ class LearnedScheme(FeedbackScheme):
                 raise ValueError(f"Scheme {self.name!r} decodes digital reports; this message has no bits.")
             payload = VariableLengthBits(message.bits.cpu().numpy().astype(np.uint8),
                                          message.num_bits.cpu().numpy().astype(np.int64))
-            return torch.as_tensor(self.model.decompress(payload, y)).to(torch.complex64)
+            est = self.model.decompress(payload, y, rate_adaptive=True if self.max_bits else None)
+            return torch.as_tensor(est).to(torch.complex64)
         nb = self.nominal_payload_bits
         if message.bits is None or message.bits.shape[1] < nb:
             raise ValueError(f"Scheme {self.name!r} expects {nb} bits per sample.")
@@ -199,3 +242,4 @@ for _name in list_bundled():
     register_scheme(_name, weights=_name)(LearnedScheme)
     if "ue_refinement" in manifest_entry(_name):
         register_scheme(f"{_name}-refined", weights=_name, ue_refinement=True)(LearnedScheme)
+        register_scheme(f"{_name}-refined-held", weights=_name, ue_refinement=True, max_bits=True)(LearnedScheme)

@@ -57,6 +57,7 @@ def test_calibrated_ue_refinements_register_and_were_calibrated_off_the_test_set
         assert block["calibration"]["seed"] == e["train_data"]["seed"] != e["test_data"]["seed"]
         assert abs(block["test_metrics"]["payload_bits"] - block["target_bits"]) <= 10
         assert f"{name}-refined" in list_schemes()
+        assert get_scheme(f"{name}-refined-held").budget_bits == round(block["target_bits"])
     if refined:
         s = get_scheme(f"{refined[0]}-refined")
         assert s.model.latent_refinement is not None and s.mean_payload_bits == \
