@@ -14,7 +14,7 @@ refined model the script
    highest rung's coarsened report where none fits), SGCS per subcarrier through the real payload;
 2. picks the ladder with the best calibration SGCS, at most ``--max-rungs`` rungs (each rung is
    one refinement of the report: the UE's compute);
-3. measures the chosen ladder and the current one on the test drops through the real payload
+3. measures the chosen ladder (and, unless ``--no-baseline``, the current one) on the test drops through the real payload
    (``compress(max_bits=...)`` -> ``decompress(rate_adaptive=True)``), beside eType II;
 4. with ``--update-manifest``, writes the chosen ``budget_scales``, its calibration and its test
    metrics (``held_test_metrics``) into the manifest's ``ue_refinement`` block, which the
@@ -40,9 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import csi_metrics, environment  # noqa: E402
-from latent_refinement import DEFAULT, ETYPE2  # noqa: E402
-from learned_feedback import _test_csi  # noqa: E402
-from train_runs import generate, test_set  # noqa: E402
+from latent_refinement import DEFAULT, calibration_drops, etype2_rows, model_for, test_drops  # noqa: E402
 
 
 def _held(model, x, budget: int, batch: int = 500) -> dict:
@@ -105,51 +103,34 @@ def main(argv=None) -> int:
     ap.add_argument("--scales", type=float, nargs="+", default=[0.05, 0.15, 0.5],
                     help="the single rungs (factors on the calibrated rate scale) ladders are built from")
     ap.add_argument("--max-rungs", type=int, default=2, help="most rungs in a ladder (the UE's compute)")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="test the chosen ladder only, not the manifest's current one beside it")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--update-manifest", action="store_true",
                     help="write each chosen ladder and its test metrics into the package manifest")
     args = ap.parse_args(argv)
 
-    import torch
-
     import sionna_csifb  # noqa: F401
     from sionna_csifb.models.refinement import LatentRefinement
-    from sionna_csifb.schemes.base import get_scheme, scheme_overrides
-    from sionna_csifb.weights.registry import WEIGHTS_DIR, load_model
+    from sionna_csifb.weights.registry import WEIGHTS_DIR
 
-    n, seed = test_set(args.preset)
-    path = args.data / f"{args.preset}_test.h5"
-    if not path.exists():
-        args.data.mkdir(parents=True, exist_ok=True)
-        generate(path, args.preset, max(n, args.samples), seed)
-    ds, x, _, _ = _test_csi(path, args.samples)
+    ds, x, _ = test_drops(args.preset, args.data, args.samples)
     result = {"preset": args.preset, "test_seed": ds.seed, "samples": len(x), "scales": args.scales,
               "max_rungs": args.max_rungs, "calibration_samples": args.calibration_samples,
               "command": "python " + " ".join(sys.argv), "models": [], "environment": environment()}
-    refs = {}
-    for name in ETYPE2.values():
-        s = get_scheme(name, **scheme_overrides(name, x.shape[1]))
-        with torch.no_grad():
-            refs[s.nominal_payload_bits] = {"name": name, **csi_metrics(x, s.decode(s.encode(x)))}
+    refs = {int(r["mean_bits"]): r for r in etype2_rows(x)}
     blocks = {}
     for pair in args.weights:
         name, budget = pair.rsplit(":", 1)
         budget = int(budget)
-        model, entry = load_model(name)
-        if entry["scenario"]["name"] != ds.scenario.name:
-            raise ValueError(f"{name!r} was trained on {entry['scenario']['name']!r}, the test set is "
-                             f"{ds.scenario.name!r}: choose and test on the scenario it was trained for.")
+        model, entry = model_for(name, ds)
         if budget not in refs:
             raise ValueError(f"budget {budget} is no eType II payload here ({sorted(refs)}).")
         block = entry.get("ue_refinement")
         if block is None:
             raise ValueError(f"{name!r} has no calibrated `ue_refinement` (benchmarks/latent_refinement.py).")
         base = LatentRefinement.from_manifest(block)
-        tr = entry["train_data"]
-        cal_path = args.data / f"{entry['scenario']['name']}_calib_seed{tr['seed']}_{args.calibration_samples}.h5"
-        if not cal_path.exists():
-            generate(cal_path, entry["scenario"]["name"], args.calibration_samples, tr["seed"])
-        _, xc, _, _ = _test_csi(cal_path, args.calibration_samples)
+        xc, cal_seed = calibration_drops(entry, args.data, args.calibration_samples)
         runs = {}
         for s in sorted(set(args.scales) | set(base.budget_scales)):
             model.latent_refinement = replace(base, budget_scales=(s,))
@@ -167,8 +148,8 @@ def main(argv=None) -> int:
         row = {"weights": name, "budget_bits": budget, "etype2": ref["name"], "etype2_sgcs": ref["sgcs"],
                "base_refinement": base.to_dict(), "ladders": ladders + ([was] if was not in ladders else []),
                "test": []}
-        tests = [chosen["budget_scales"]] + ([list(base.budget_scales)]
-                                            if list(base.budget_scales) != chosen["budget_scales"] else [])
+        tests = [chosen["budget_scales"]] + ([list(base.budget_scales)] if not args.no_baseline
+                                            and list(base.budget_scales) != chosen["budget_scales"] else [])
         for scales in tests:
             model.latent_refinement = replace(base, budget_scales=tuple(scales))
             t0 = time.perf_counter()
@@ -186,7 +167,7 @@ def main(argv=None) -> int:
                   f"{t['sgcs_vs_etype2']:+.1%} vs {ref['name']} ({sec:.0f} s)", flush=True)
         t = row["test"][0]
         blocks[name] = {"budget_scales": chosen["budget_scales"],
-                        "budget_calibration": {"preset": entry["scenario"]["name"], "seed": tr["seed"],
+                        "budget_calibration": {"preset": entry["scenario"]["name"], "seed": cal_seed,
                                                "num_samples": len(xc), "budget_bits": budget,
                                                "scales_tried": sorted(args.scales), "max_rungs": args.max_rungs,
                                                "sgcs": chosen["sgcs"]},

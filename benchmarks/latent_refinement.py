@@ -36,6 +36,52 @@ DEFAULT = ["eigen-ent-65b-uma:65", "eigen-ent-bc-118b-uma:118", "eigen-ent-lin-b
 ETYPE2 = {65: "etype2-pc1", 118: "etype2-pc3", 286: "etype2-pc6"}
 
 
+def test_drops(preset: str, data: Path, samples: int):
+    """The plan's test drops ``<data>/<preset>_test.h5`` (generated if missing): (dataset, x, y)."""
+    n, seed = test_set(preset)
+    path = data / f"{preset}_test.h5"
+    if not path.exists():
+        data.mkdir(parents=True, exist_ok=True)
+        generate(path, preset, max(n, samples), seed)
+    ds, x, y, _ = _test_csi(path, samples)
+    return ds, x, y
+
+
+def etype2_rows(x) -> list[dict]:
+    """eType II pc1, pc3 and pc6 on the drops ``x``: name, payload and metrics."""
+    import torch
+
+    from sionna_csifb.schemes.base import get_scheme, scheme_overrides
+
+    rows = []
+    for name in ETYPE2.values():
+        s = get_scheme(name, **scheme_overrides(name, x.shape[1]))
+        with torch.no_grad():
+            rows.append({"name": name, "mean_bits": float(s.nominal_payload_bits), **csi_metrics(x, s.decode(s.encode(x)))})
+        print(f"{name}: SGCS {rows[-1]['sgcs']:.4f} at {rows[-1]['mean_bits']:.0f} b", flush=True)
+    return rows
+
+
+def model_for(name: str, ds):
+    """Shipped weights ``name`` and their manifest entry, refused unless trained on ``ds``'s scenario."""
+    from sionna_csifb.weights.registry import load_model
+
+    model, entry = load_model(name)
+    if entry["scenario"]["name"] != ds.scenario.name:
+        raise ValueError(f"{name!r} was trained on {entry['scenario']['name']!r}, the test set is "
+                         f"{ds.scenario.name!r}: calibrate and test on the scenario it was trained for.")
+    return model, entry
+
+
+def calibration_drops(entry: dict, data: Path, samples: int):
+    """``samples`` drops of the model's *training* scenario and seed (never the test set): (x, seed)."""
+    tr = entry["train_data"]
+    path = data / f"{entry['scenario']['name']}_calib_seed{tr['seed']}_{samples}.h5"
+    if not path.exists():
+        generate(path, entry["scenario"]["name"], samples, tr["seed"])
+    return _test_csi(path, samples)[1], tr["seed"]
+
+
 def _markdown(result: dict) -> str:
     refs = {r["name"]: r for r in result["rows"] if "weights" not in r}
     sweeps = result.get("search_sweeps", 0)
@@ -79,46 +125,27 @@ def main(argv=None) -> int:
                     help="write each calibrated setting and its test metrics into the package manifest")
     args = ap.parse_args(argv)
 
-    import torch
-
     import sionna_csifb  # noqa: F401
     from sionna_csifb.models.refinement import LatentRefinement, calibrate_rate_scale
-    from sionna_csifb.schemes.base import get_scheme, scheme_overrides
-    from sionna_csifb.weights.registry import WEIGHTS_DIR, load_model
+    from sionna_csifb.weights.registry import WEIGHTS_DIR
 
-    n, seed = test_set(args.preset)
-    path = args.data / f"{args.preset}_test.h5"
-    if not path.exists():
-        args.data.mkdir(parents=True, exist_ok=True)
-        generate(path, args.preset, max(n, args.samples), seed)
-    ds, x, y, _ = _test_csi(path, args.samples)
+    ds, x, y = test_drops(args.preset, args.data, args.samples)
     result = {"preset": args.preset, "test_seed": ds.seed, "samples": len(x), "steps": args.steps,
               "learning_rate": args.learning_rate, "search_sweeps": args.search_sweeps, "calibration_samples": args.calibration_samples,
               "command": "python " + " ".join(sys.argv), "rows": [], "environment": environment()}
     rows = result["rows"]
-    for name in ETYPE2.values():
-        s = get_scheme(name, **scheme_overrides(name, x.shape[1]))
-        with torch.no_grad():
-            rows.append({"name": name, "mean_bits": float(s.nominal_payload_bits), **csi_metrics(x, s.decode(s.encode(x)))})
-        print(f"{name}: SGCS {rows[-1]['sgcs']:.4f} at {rows[-1]['mean_bits']:.0f} b", flush=True)
+    rows += etype2_rows(x)
     blocks = {}
     for pair in args.weights:
         name, target = pair.rsplit(":", 1)
         target = float(target)
         ref = min((r for r in rows if r.get("name") in ETYPE2.values()), key=lambda r: abs(r["mean_bits"] - target))
-        model, entry = load_model(name)
-        if entry["scenario"]["name"] != ds.scenario.name:
-            raise ValueError(f"{name!r} was trained on {entry['scenario']['name']!r}, the test set is "
-                             f"{ds.scenario.name!r}: calibrate and test on the scenario it was trained for.")
-        tr = entry["train_data"]
-        cal_path = args.data / f"{entry['scenario']['name']}_calib_seed{tr['seed']}_{args.calibration_samples}.h5"
-        if not cal_path.exists():
-            generate(cal_path, entry["scenario"]["name"], args.calibration_samples, tr["seed"])
-        _, xc, _, _ = _test_csi(cal_path, args.calibration_samples)
+        model, entry = model_for(name, ds)
+        xc, cal_seed = calibration_drops(entry, args.data, args.calibration_samples)
         base = LatentRefinement(args.steps, args.learning_rate, search_sweeps=args.search_sweeps)
         t0 = time.perf_counter()
         scale, cal_bits = calibrate_rate_scale(model, xc, target, base)
-        cal = {"preset": entry["scenario"]["name"], "seed": tr["seed"], "num_samples": len(xc),
+        cal = {"preset": entry["scenario"]["name"], "seed": cal_seed, "num_samples": len(xc),
                "target_bits": target, "mean_estimated_bits": cal_bits, "seconds": time.perf_counter() - t0}
         print(f"{name}: rate scale {scale:.3f} -> {cal_bits:.1f} b estimated on the calibration drops", flush=True)
         for r in (None, LatentRefinement(args.steps, args.learning_rate, scale, args.search_sweeps)):

@@ -126,6 +126,18 @@ def test_learned_feedback_shipped_weights(tmp_path):
     assert plain["refinement"] is None and ref["refinement"]["steps"] == 3 and ref["etype2_ref"] == "etype2-pc1"
     assert ref["calibration"]["seed"] == 13 and ref["calibration"]["num_samples"] == 8
     assert (tmp_path / "data" / "uma_calib_seed13_8.h5").exists() and "`eigen-ent-65b-uma`" in out.with_suffix(".md").read_text()
+    # the budget ladder on the same drops: chosen on the training drops, the held reports fit eType II's payload
+    out = tmp_path / "bl.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "budget_ladder.py"), "--data", str(tmp_path / "data"),
+                        "--samples", "8", "--calibration-samples", "8", "--scales", "0.5", "1.0",
+                        "--weights", "eigen-ent-65b-uma:65", "--out", str(out)], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (m,) = json.loads(out.read_text())["models"]
+    assert m["budget_bits"] == 65 and m["etype2"] == "etype2-pc1" and len(m["ladders"]) >= 3
+    chosen = max(m["ladders"][:3], key=lambda c: c["sgcs"])
+    assert m["test"][0]["chosen"] and m["test"][0]["budget_scales"] == chosen["budget_scales"]
+    assert all(t["max_bits"] <= 65 for t in m["test"]) and "(chosen)" in out.with_suffix(".md").read_text()
 
 
 def test_learned_feedback_matched_from_an_earlier_json(tmp_path):
@@ -194,3 +206,17 @@ def test_beam_set_bits(tmp_path):
     (row,) = json.loads(out.read_text())["rows"]
     assert row["test_set"] == "uma" and row["num_samples"] == 24 and row["index_bits"] == 22
     assert 0 < row["mean_bits"] < row["index_bits"]
+
+
+def test_budget_ladder_scores_the_best_fitting_report_else_the_highest_rung_coarsened():
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from budget_ladder import _ladder_score
+
+    runs = {0.1: {"level": np.array([0, 0, 3]), "sgcs": np.array([0.9, 0.5, 0.2]), "bits": np.array([60, 58, 65])},
+            0.5: {"level": np.array([0, 2, 1]), "sgcs": np.array([0.8, 0.7, 0.3]), "bits": np.array([55, 65, 64])}}
+    s = _ladder_score(runs, (0.1, 0.5))  # report 0: both fit, the better; 1: only 0.1 fits; 2: none, 0.5 coarsened
+    assert s["sgcs"] == pytest.approx((0.9 + 0.5 + 0.3) / 3) and s["mean_bits"] == pytest.approx((60 + 58 + 64) / 3)
+    assert s["share_level0"] == pytest.approx(2 / 3) and s["budget_scales"] == [0.1, 0.5]
+    assert _ladder_score(runs, (0.5,))["sgcs"] == pytest.approx(0.6)
