@@ -40,7 +40,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import csi_metrics, environment  # noqa: E402
-from latent_refinement import DEFAULT, calibration_drops, etype2_rows, model_for, test_drops  # noqa: E402
+from latent_refinement import (DEFAULT, calibration_drops, common_args, etype2_rows, model_for,  # noqa: E402
+                               test_drops, write_refinement_blocks)
 
 
 def _held(model, x, budget: int, batch: int = 500) -> dict:
@@ -96,23 +97,16 @@ def _markdown(result: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", nargs="+", default=DEFAULT, help="name:budget_bits pairs")
-    ap.add_argument("--preset", default="uma", help="the test set <data>/<preset>_test.h5")
-    ap.add_argument("--data", type=Path, default=Path("data"))
-    ap.add_argument("--samples", type=int, default=2000)
-    ap.add_argument("--calibration-samples", type=int, default=400)
+    common_args(ap, "chosen ladder")
     ap.add_argument("--scales", type=float, nargs="+", default=[0.05, 0.15, 0.5],
                     help="the single rungs (factors on the calibrated rate scale) ladders are built from")
     ap.add_argument("--max-rungs", type=int, default=2, help="most rungs in a ladder (the UE's compute)")
     ap.add_argument("--no-baseline", action="store_true",
                     help="test the chosen ladder only, not the manifest's current one beside it")
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--update-manifest", action="store_true",
-                    help="write each chosen ladder and its test metrics into the package manifest")
     args = ap.parse_args(argv)
 
     import sionna_csifb  # noqa: F401
     from sionna_csifb.models.refinement import LatentRefinement
-    from sionna_csifb.weights.registry import WEIGHTS_DIR
 
     ds, x, _ = test_drops(args.preset, args.data, args.samples)
     result = {"preset": args.preset, "test_seed": ds.seed, "samples": len(x), "scales": args.scales,
@@ -182,12 +176,7 @@ def main(argv=None) -> int:
     args.out.with_suffix(".md").write_text(_markdown(result))
     print(_markdown(result))
     if args.update_manifest:
-        mpath = WEIGHTS_DIR / "manifest.json"
-        manifest = json.loads(mpath.read_text())
-        for name, block in blocks.items():
-            manifest[name]["ue_refinement"].update(block)
-        mpath.write_text(json.dumps(manifest, indent=2) + "\n")
-        print(f"updated {mpath}: budget_scales of {sorted(blocks)}")
+        write_refinement_blocks(blocks, merge=True)
     print(f"wrote {args.out}")
     return 0
 

@@ -82,6 +82,33 @@ def calibration_drops(entry: dict, data: Path, samples: int):
     return _test_csi(path, samples)[1], tr["seed"]
 
 
+def common_args(ap: argparse.ArgumentParser, what: str) -> None:
+    """The test-set, calibration and output options both refinement benchmarks take."""
+    ap.add_argument("--preset", default="uma", help="the test set <data>/<preset>_test.h5")
+    ap.add_argument("--data", type=Path, default=Path("data"))
+    ap.add_argument("--samples", type=int, default=2000)
+    ap.add_argument("--calibration-samples", type=int, default=400)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--update-manifest", action="store_true",
+                    help=f"write each {what} and its test metrics into the package manifest")
+
+
+def write_refinement_blocks(blocks: dict, merge: bool) -> None:
+    """Each model's ``ue_refinement`` block into the package manifest: replaced, or with ``merge``
+    its keys updated (the rest of the block kept)."""
+    from sionna_csifb.weights.registry import WEIGHTS_DIR
+
+    mpath = WEIGHTS_DIR / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    for name, block in blocks.items():
+        if merge:
+            manifest[name]["ue_refinement"].update(block)
+        else:
+            manifest[name]["ue_refinement"] = block
+    mpath.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"updated {mpath}: ue_refinement of {sorted(blocks)}")
+
+
 def _markdown(result: dict) -> str:
     refs = {r["name"]: r for r in result["rows"] if "weights" not in r}
     sweeps = result.get("search_sweeps", 0)
@@ -112,22 +139,15 @@ def _markdown(result: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", nargs="+", default=DEFAULT, help="name:target_bits pairs")
-    ap.add_argument("--preset", default="uma", help="the test set <data>/<preset>_test.h5")
-    ap.add_argument("--data", type=Path, default=Path("data"))
-    ap.add_argument("--samples", type=int, default=2000)
-    ap.add_argument("--calibration-samples", type=int, default=400)
+    common_args(ap, "calibrated setting")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--learning-rate", type=float, default=0.05)
     ap.add_argument("--search-sweeps", type=int, default=0,
                     help="sweeps of the coordinate search on the symbols after the Adam steps (0: none)")
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--update-manifest", action="store_true",
-                    help="write each calibrated setting and its test metrics into the package manifest")
     args = ap.parse_args(argv)
 
     import sionna_csifb  # noqa: F401
     from sionna_csifb.models.refinement import LatentRefinement, calibrate_rate_scale
-    from sionna_csifb.weights.registry import WEIGHTS_DIR
 
     ds, x, y = test_drops(args.preset, args.data, args.samples)
     result = {"preset": args.preset, "test_seed": ds.seed, "samples": len(x), "steps": args.steps,
@@ -170,12 +190,7 @@ def main(argv=None) -> int:
     args.out.with_suffix(".md").write_text(_markdown(result))
     print(_markdown(result))
     if args.update_manifest:
-        mpath = WEIGHTS_DIR / "manifest.json"
-        manifest = json.loads(mpath.read_text())
-        for name, block in blocks.items():
-            manifest[name]["ue_refinement"] = block
-        mpath.write_text(json.dumps(manifest, indent=2) + "\n")
-        print(f"updated {mpath}: ue_refinement of {sorted(blocks)}")
+        write_refinement_blocks(blocks, merge=False)
     print(f"wrote {args.out}")
     return 0
 

@@ -217,7 +217,6 @@ def refine_latents(model, x, latent, beam=None, kept=None, refinement: LatentRef
         kept: ``eigen``: the kept beams the report carries.
         refinement: :class:`LatentRefinement` (None: the defaults).
         first_report: the number of the first report (the shared dither).
-        first_report: int. As :func:`refine_latents`.
         bit_cap: float or None. A cap on each report's estimated bits: the objective adds
             ``CAP_WEIGHT x rate weight x max(0, bits - bit_cap)``, so a report under the cap pays
             the plain rate and one over it is pushed back (:func:`budget_candidates`).
@@ -302,6 +301,7 @@ def budget_candidates(model, x, latent, beam=None, kept=None, refinement: Latent
         beam: as :func:`refine_latents`.
         kept: as :func:`refine_latents`.
         refinement: :class:`LatentRefinement` (None: the defaults).
+        first_report: int. As :func:`refine_latents`.
         bit_cap: float or None. What the budget leaves for the report's estimated bits (the
             budget less the codec's own per-report overhead); None: no cap.
 

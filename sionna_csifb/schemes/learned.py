@@ -129,7 +129,7 @@ class LearnedScheme(FeedbackScheme):
                 raise ValueError(f"`max_bits=True` takes the payload the manifest's `ue_refinement` was calibrated "
                                  f"to; {self.weights!r} has none: pass the budget in bits.")
             value = int(round(float(target)))
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if not isinstance(value, (int, np.integer)):
             raise TypeError(f"`max_bits` must be an int, True or None, got {type(value).__name__}.")
         if value <= self.model.header_bits:
             raise ValueError(f"`max_bits` must exceed the {self.model.header_bits} header bits of "
@@ -201,17 +201,17 @@ class LearnedScheme(FeedbackScheme):
                 raise ValueError(f"Scheme {self.name!r} is analog (JSCC): encode(h, snr_db=...) needs the uplink SNR.")
             z = torch.as_tensor(self.model.compress(self._check(h, "h"), snr_db=snr_db)).to(torch.complex64)
             return FeedbackMessage(bits=None, num_bits=torch.zeros(z.shape[0], dtype=torch.int64), symbols=z)
-        bits = (self.model.compress(self._check(h, "h"), max_bits=self.max_bits) if self.variable_length
-                else self.model.compress(self._check(h, "h")))
-        if self.variable_length:
-            over = int((np.asarray(bits.num_bits) > self.max_bits).sum()) if self.max_bits else 0
-            if over:
-                raise ValueError(f"{over} of {len(bits.num_bits)} reports of {self.weights!r} exceed the budget of "
-                                 f"{self.max_bits} bits even at the coarsest rate-adaptive level (longest "
-                                 f"{int(np.max(bits.num_bits))}): this model cannot hold that budget.")
-            return FeedbackMessage(bits=torch.as_tensor(bits.bits).to(torch.uint8),
-                                   num_bits=torch.as_tensor(bits.num_bits).to(torch.int64))
-        return FeedbackMessage.from_bits(torch.as_tensor(bits).to(torch.uint8))
+        h = self._check(h, "h")
+        if not self.variable_length:
+            return FeedbackMessage.from_bits(torch.as_tensor(self.model.compress(h)).to(torch.uint8))
+        bits = self.model.compress(h, max_bits=self.max_bits)
+        over = int((np.asarray(bits.num_bits) > self.max_bits).sum()) if self.max_bits else 0
+        if over:
+            raise ValueError(f"{over} of {len(bits.num_bits)} reports of {self.weights!r} exceed the budget of "
+                             f"{self.max_bits} bits even at the coarsest rate-adaptive level (longest "
+                             f"{int(np.max(bits.num_bits))}): this model cannot hold that budget.")
+        return FeedbackMessage(bits=torch.as_tensor(bits.bits).to(torch.uint8),
+                               num_bits=torch.as_tensor(bits.num_bits).to(torch.int64))
 
     @torch.no_grad()
     def decode(self, message: FeedbackMessage, *, side_info: SideInfo | None = None) -> torch.Tensor:
