@@ -35,6 +35,9 @@ def main(argv=None) -> int:
                     help="a weights folder (manifest.json + files) with the float32 originals")
     ap.add_argument("--only", nargs="*", default=None,
                     help="these manifest names only; their rows replace those of an existing --out file")
+    ap.add_argument("--update-manifest", action="store_true",
+                    help="write the re-measured test metrics into each model's manifest entry (after a change "
+                         "of the code that decodes them, e.g. of the report format), with the command and commit")
     args = ap.parse_args(argv)
 
     import sionna_csifb  # noqa: F401  (selects the Keras backend)
@@ -44,8 +47,11 @@ def main(argv=None) -> int:
     from sionna_csifb.training import evaluate_model
     from sionna_csifb.weights.registry import WEIGHTS_DIR, list_bundled, load_model, sha256_of
 
+    full = {}
+
     def metrics(model, ds, task):
         m = evaluate_model(model, ds, task=task)
+        full[name] = m
         return {k: m[k] for k in _METRICS if m.get(k) is not None}
 
     rows = []
@@ -68,6 +74,8 @@ def main(argv=None) -> int:
             row["float32"] = metrics(ref, ds, entry["task"])
             row["float32_file_mb"] = ref_file.stat().st_size / 1e6
             row["shipped_minus_float32"] = {k: row["shipped"][k] - row["float32"][k] for k in row["shipped"]}
+        if "share_finest_level" in full[name]:
+            row["shipped"]["share_finest_level"] = full[name]["share_finest_level"]
         rows.append(row)
         d = row.get("shipped_minus_float32", {})
         print(f"{name:26s} {row['storage']:7s} {row['file_mb']:6.2f} MB  NMSE {row['shipped']['nmse_ad_db']:7.2f} dB"
@@ -87,6 +95,18 @@ def main(argv=None) -> int:
         summary.update(float32_total_mb=sum(r["float32_file_mb"] for r in rows),
                        **{f"max_abs_{k}_change": max(abs(d[k]) for d in diffs if k in d)
                           for k in _METRICS if any(k in d for d in diffs)})
+    if args.update_manifest:
+        env = environment()
+        mpath = WEIGHTS_DIR / "manifest.json"
+        manifest = json.loads(mpath.read_text())
+        for r in rows:
+            if r["weights"] in (args.only or list_bundled()):
+                tm = manifest[r["weights"]]["test_metrics"]
+                tm.update({k: v for k, v in full[r["weights"]].items() if k in tm or k == "share_finest_level"})
+                tm["remeasured"] = {"command": "python " + " ".join(sys.argv), "git_commit": env["git_commit"],
+                                    "date": env["date"]}
+        mpath.write_text(json.dumps(manifest, indent=2) + "\n")
+        print(f"updated the test metrics of {args.only or 'every model'} in {mpath}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"environment": environment(), "commands": commands,
                                     "summary": summary, "rows": rows}, indent=2))

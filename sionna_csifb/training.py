@@ -252,13 +252,15 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
         the fading uplink at ``ul_snr_db`` and report ``num_symbols`` and ``ul_snr_db``; the
         mean for variable-length reports, then also
         ``payload_bits_p95``, ``payload_bits_max``, ``estimated_bits`` (the entropy model's
-        estimate) and ``actual_over_estimated``), ``decode_samples_per_s``.
+        estimate) and ``actual_over_estimated``, and for a model held to a budget
+        (``max_bits``) ``share_finest_level``, the share of reports at rate-adaptive level 0),
+        ``decode_samples_per_s``.
     """
     from .evaluation.metrics import nmse, nmse_sf_from_ad, sgcs, to_db
 
     scen = dataset.scenario
     use_side = bool(getattr(model, "side_info", False))
-    ad, sf, sg, t_dec, lengths, estimated = [], [], [], 0.0, [], []
+    ad, sf, sg, t_dec, lengths, estimated, levels = [], [], [], 0.0, [], [], []
     variable = bool(getattr(model, "variable_length", False))
     analog = getattr(model, "kind", "") == "analog"
     if variable:
@@ -281,6 +283,7 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
             if variable:  # real report lengths, and the model's own estimate of them
                 lengths.append(np.asarray(payload.num_bits, "float64"))
                 estimated.append(np.asarray(model.estimate_bits(x), "float64"))
+                levels.append(np.asarray(model.last_levels))
             else:
                 lengths.append(np.full(len(x), float(payload.shape[1])))
         t0 = time.perf_counter()
@@ -305,6 +308,8 @@ def evaluate_model(model, dataset: CSIDataset, task: str = "prediction", batch_s
         out.update(payload_bits_p95=float(np.percentile(lengths, 95)), payload_bits_max=int(lengths.max()),
                    estimated_bits=float(est.mean()),
                    actual_over_estimated=float(lengths.mean() / est.mean()))
+        if getattr(model, "max_bits", None) is not None:  # held to a budget: the share of reports at the finest level
+            out.update(share_finest_level=float(np.mean(np.concatenate(levels) == 0)))
     return out
 
 

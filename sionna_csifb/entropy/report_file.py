@@ -6,7 +6,8 @@ Over the air a report's integrity is the uplink's CRC. A saved file instead carr
 bytes                 content
 ====================  =========================================================
 8                     magic ``b"CSIFBRPT"``
-1                     format version (1)
+1                     format version (2; version 1 files without the rate-adaptive flag
+                      read the same)
 1                     flags (bit 0: rate-adaptive reports, with the grid header)
 8                     fingerprint of the model that wrote them
                       (:meth:`~sionna_csifb.models.entropy_codec.EntropyCodec.fingerprint`)
@@ -48,7 +49,10 @@ __all__ = ["MAGIC", "VERSION", "ReportFormatError", "pack_reports", "unpack_repo
            "load_reports"]
 
 MAGIC = b"CSIFBRPT"
-VERSION = 1
+#: Version 2 range codes the rate-adaptive level symbol with
+#: :data:`~sionna_csifb.models.entropy_codec.LEVEL_PROBABILITIES`; version 1 coded it uniformly, so
+#: its rate-adaptive reports would decode wrongly and are refused; its other reports are the same.
+VERSION = 2
 _HEAD = struct.Struct(">8sBB8sI")
 _MAX_REPORT_BITS = 0xFFFF
 
@@ -98,10 +102,14 @@ def unpack_reports(blob: bytes, fingerprint: str | None = None) -> tuple[Variabl
     if zlib.crc32(body) != crc:
         raise ReportFormatError("checksum mismatch: the report file is corrupted or truncated.")
     _, version, flags, fp, count = _HEAD.unpack(body[:_HEAD.size])
-    if version != VERSION:
-        raise ReportFormatError(f"report format version {version}; this sionna_csifb reads version {VERSION}.")
+    if version not in (1, VERSION):
+        raise ReportFormatError(f"report format version {version}; this sionna_csifb reads versions 1 and {VERSION}.")
     if flags & ~1:
         raise ReportFormatError(f"unknown flags {flags:#x}.")
+    if version == 1 and flags & 1:
+        raise ReportFormatError("a version-1 file of rate-adaptive reports: their level symbol was coded uniformly, "
+                                f"version {VERSION} codes it with LEVEL_PROBABILITIES; re-encode the CSI with this "
+                                "sionna_csifb.")
     if fingerprint is not None and fp != _fingerprint_bytes(fingerprint):
         raise ReportFormatError(f"the reports were written by model {fp.hex()}, not by this model ({fingerprint}).")
     rest = body[_HEAD.size:]

@@ -274,6 +274,49 @@ def test_report_file_roundtrip_and_fuzz():
     assert errors == 400  # the checksum catches every corruption of this file
 
 
+def test_report_file_version_1_reads_without_the_rate_adaptive_flag_only():
+    """Version 1 coded the level symbol uniformly: its plain reports read as before, its
+    rate-adaptive ones are refused (they would decode to other symbols)."""
+    import struct
+    import zlib
+
+    from sionna_csifb.entropy.report_file import VERSION
+
+    p = VariableLengthBits.from_list([np.array([1, 0, 1], np.uint8)])
+    fp = "0123456789abcdef"
+
+    def as_v1(blob):
+        body = bytearray(blob[:-4])
+        body[8] = 1
+        return bytes(body) + struct.pack(">I", zlib.crc32(bytes(body)))
+
+    assert VERSION == 2
+    q, meta = unpack_reports(as_v1(pack_reports(p, fp)), fp)
+    assert meta["version"] == 1 and q.report(0).tolist() == [1, 0, 1]
+    with pytest.raises(ReportFormatError, match="version-1 file of rate-adaptive"):
+        unpack_reports(as_v1(pack_reports(p, fp, rate_adaptive=True)), fp)
+    body = bytearray(pack_reports(p, fp)[:-4])
+    body[8] = 3
+    with pytest.raises(ReportFormatError, match="version 3"):
+        unpack_reports(bytes(body) + struct.pack(">I", zlib.crc32(bytes(body))))
+
+
+def test_level_symbol_is_cheap_at_the_finest_level():
+    """The rate-adaptive level symbol costs under half a bit at level 0 (what nearly every held
+    report sends), and a report at level 0 is the plain report plus about that."""
+    from sionna_csifb.models.entropy_codec import LEVEL_PROBABILITIES, level_bits, level_table
+
+    assert abs(sum(LEVEL_PROBABILITIES) - 1) < 1e-12 and len(LEVEL_PROBABILITIES) == RATE_LEVELS
+    assert level_bits(0) < 0.5 and 2.9 < level_bits(1) < 3.1 and level_table().sum() == 1 << 16
+    m = _codec(entropy_model="hyperprior", num_latents=12)
+    m.freeze()
+    h = _h(16, seed=7)
+    plain, held = m.compress(h), m.compress(h, max_bits=10_000)
+    assert (m.last_levels == 0).all()
+    extra = held.num_bits - plain.num_bits
+    assert extra.mean() < 1.5  # (a uniform symbol: 3.6; per report the coder's termination varies by a few bits)
+
+
 def test_eigen_linear_path_starts_as_a_klt_transform_coder():
     """linear_path adds a linear map to the latents and back; init_linear_path makes it the KLT of
     the kept beams' coefficients (decorrelated latents, exact inverse when every component is kept)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from sionna_csifb.models.entropy_codec import EntropyCodec
+from sionna_csifb.models.entropy_codec import EntropyCodec, level_bits
 from sionna_csifb.models.refinement import LatentRefinement, budget_candidates, calibrate_rate_scale, refine_latents
 
 from ..codec.test_codec_layers import F, N, T, _h, _np
@@ -88,7 +88,7 @@ def test_refined_reports_held_to_a_budget_fit_decode_and_beat_the_encoders(kw):
 
     # the BS decodes them in the rate-adaptive mode, unchanged: each is the chosen candidate's
     latent, beam, kept = m._encode_parts(x)
-    cands, dist = budget_candidates(m, x, latent, beam, kept, r, bit_cap=budget - np.log2(12))
+    cands, dist = budget_candidates(m, x, latent, beam, kept, r, bit_cap=budget - level_bits(0))
     assert dist.shape == (3, 8)
     got = _np(m.decompress_packed(p, rate_adaptive=True))
     for b in np.flatnonzero(chosen >= 0):
