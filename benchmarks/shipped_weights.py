@@ -92,7 +92,8 @@ def main(argv=None) -> int:
     diffs = [r["shipped_minus_float32"] for r in rows if "shipped_minus_float32" in r]
     summary = {"total_mb": sum(r["file_mb"] for r in rows)}
     if diffs:
-        summary.update(float32_total_mb=sum(r["float32_file_mb"] for r in rows),
+        summary.update(float32_compared=sum("float32_file_mb" in r for r in rows),
+                       float32_total_mb=sum(r["float32_file_mb"] for r in rows if "float32_file_mb" in r),
                        **{f"max_abs_{k}_change": max(abs(d[k]) for d in diffs if k in d)
                           for k in _METRICS if any(k in d for d in diffs)})
     if args.update_manifest:
@@ -102,7 +103,8 @@ def main(argv=None) -> int:
         for r in rows:
             if r["weights"] in (args.only or list_bundled()):
                 tm = manifest[r["weights"]]["test_metrics"]
-                tm.update({k: v for k, v in full[r["weights"]].items() if k in tm or k == "share_finest_level"})
+                tm.update({k: v for k, v in full[r["weights"]].items()  # (speed is not what a code change re-measures)
+                           if (k in tm or k == "share_finest_level") and k not in ("decode_samples_per_s", "device")})
                 tm["remeasured"] = {"command": "python " + " ".join(sys.argv), "git_commit": env["git_commit"],
                                     "date": env["date"]}
         mpath.write_text(json.dumps(manifest, indent=2) + "\n")
