@@ -67,9 +67,10 @@ RATE_LEVELS = 12
 #: The level symbol's probabilities (range coded with their integer table, :func:`level_table`):
 #: level 0 (every latent on the fine grid) 3/4, level 1 1/8, the ten coarser ones 1/80 each, so
 #: a report at the finest level pays 0.42 bits for it (a uniform symbol: log2 12 = 3.6) and one
-#: at level 1 three. Measured on training drops (seed 13) held to eType II's payloads, 88-98 % of
-#: the budget-trained models' reports and over 99 % of refined ones use level 0, the rest level
-#: 1 (``benchmarks/budget_ladder.py`` records the share). Report format version 2
+#: at level 1 three. Held to eType II's payloads, 97-99 % of the budget-trained models' reports
+#: use level 0 and nearly all the rest level 1 (``share_finest_level`` in their manifest test
+#: metrics, ``benchmarks/shipped_weights.py``), and over 99 % of refined ones level 0
+#: (``benchmarks/budget_ladder.py``). Report format version 2
 #: (:mod:`sionna_csifb.entropy.report_file`); version 1 coded the level uniformly.
 LEVEL_PROBABILITIES = (6 / 8, 1 / 8) + (1 / 80,) * (RATE_LEVELS - 2)
 #: Bits a budget-trained model (``max_bits``) leaves free in training for the level symbol and
