@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-_METRICS = ("nmse_ad_db", "nmse_sf_db", "sgcs", "payload_bits")
+_METRICS = ("nmse_ad_db", "nmse_sf_db", "sgcs", "payload_bits", "share_finest_level")
 
 
 def main(argv=None) -> int:
@@ -47,11 +47,9 @@ def main(argv=None) -> int:
     from sionna_csifb.training import evaluate_model
     from sionna_csifb.weights.registry import WEIGHTS_DIR, list_bundled, load_model, sha256_of
 
-    full = {}
+    full = {}  # each re-measured model's evaluate_model output (the shipped weights')
 
-    def metrics(model, ds, task):
-        m = evaluate_model(model, ds, task=task)
-        full[name] = m
+    def metrics(m):
         return {k: m[k] for k in _METRICS if m.get(k) is not None}
 
     rows = []
@@ -62,20 +60,19 @@ def main(argv=None) -> int:
         path = args.data_dir / f"{scen.name}_test_seed{td['seed']}_n{td['num_samples']}.h5"
         ds = CSIDataset(generate_dataset(path, scen, td["num_samples"], seed=td["seed"], progress=False))
         storage = entry.get("storage", {"dtype": "float32"})
+        full[name] = evaluate_model(model, ds, task=entry["task"])
         row = {"weights": name, "scenario": scen.name, "test_seed": td["seed"], "num_samples": td["num_samples"],
                "storage": storage["dtype"], "file_mb": (WEIGHTS_DIR / entry["file"]).stat().st_size / 1e6,
                "manifest": {k: entry["test_metrics"][k] for k in _METRICS if entry["test_metrics"].get(k) is not None},
-               "shipped": metrics(model, ds, entry["task"])}
+               "shipped": metrics(full[name])}
         if args.reference is not None:
             ref, _ = load_model(name, directory=args.reference)
             ref_file = args.reference / entry["file"]
             if storage["dtype"] == "float16" and sha256_of(ref_file) != storage["source_sha256"]:
                 raise SystemExit(f"{ref_file} is not the float32 file {name!r} was made from (sha256).")
-            row["float32"] = metrics(ref, ds, entry["task"])
+            row["float32"] = metrics(evaluate_model(ref, ds, task=entry["task"]))
             row["float32_file_mb"] = ref_file.stat().st_size / 1e6
             row["shipped_minus_float32"] = {k: row["shipped"][k] - row["float32"][k] for k in row["shipped"]}
-        if "share_finest_level" in full[name]:
-            row["shipped"]["share_finest_level"] = full[name]["share_finest_level"]
         rows.append(row)
         d = row.get("shipped_minus_float32", {})
         print(f"{name:26s} {row['storage']:7s} {row['file_mb']:6.2f} MB  NMSE {row['shipped']['nmse_ad_db']:7.2f} dB"
@@ -100,13 +97,12 @@ def main(argv=None) -> int:
         env = environment()
         mpath = WEIGHTS_DIR / "manifest.json"
         manifest = json.loads(mpath.read_text())
-        for r in rows:
-            if r["weights"] in (args.only or list_bundled()):
-                tm = manifest[r["weights"]]["test_metrics"]
-                tm.update({k: v for k, v in full[r["weights"]].items()  # (speed is not what a code change re-measures)
-                           if (k in tm or k == "share_finest_level") and k not in ("decode_samples_per_s", "device")})
-                tm["remeasured"] = {"command": "python " + " ".join(sys.argv), "git_commit": env["git_commit"],
-                                    "date": env["date"]}
+        for name, m in full.items():
+            tm = manifest[name]["test_metrics"]
+            tm.update({k: v for k, v in m.items()  # (speed is not what a code change re-measures)
+                       if (k in tm or k == "share_finest_level") and k not in ("decode_samples_per_s", "device")})
+            tm["remeasured"] = {"command": "python " + " ".join(sys.argv), "git_commit": env["git_commit"],
+                                "date": env["date"]}
         mpath.write_text(json.dumps(manifest, indent=2) + "\n")
         print(f"updated the test metrics of {args.only or 'every model'} in {mpath}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,8 @@ the coder sees is a float computed at run time, so UE and BS agree on any device
 
 Rate-adaptive mode. ``compress(h, max_bits=N)`` keeps each report within ``N`` bits where it
 can, as CDM-JSCC lets the estimated entropy set a report's size: of 12 levels (a range-coded
-header symbol says which: 0.42 bits for the finest, :data:`LEVEL_PROBABILITIES`), it takes the finest whose report fits; a level puts the costliest latents
+header symbol says which: 0.42 bits for the finest, :data:`LEVEL_PROBABILITIES`), it takes the
+finest whose report fits; a level puts the costliest latents
 (by their entropy model: integers both sides know) on coarser grids of 3 or 5 symbols per bin,
 whose tables are sums of the fine integer tables, so both sides derive them exactly.
 ``decompress(..., rate_adaptive=True)`` reads it.
