@@ -15,10 +15,15 @@ refined model the script
 2. picks the ladder with the best calibration SGCS, at most ``--max-rungs`` rungs (each rung is
    one refinement of the report: the UE's compute);
 3. measures the chosen ladder (and, unless ``--no-baseline``, the current one) on the test drops through the real payload
-   (``compress(max_bits=...)`` -> ``decompress(rate_adaptive=True)``), beside eType II;
+   (``compress(max_bits=...)`` -> ``decompress(rate_adaptive=True)``), beside eType II (skipped with
+   ``--calibration-only``, which studies ladders on the training drops alone);
 4. with ``--update-manifest``, writes the chosen ``budget_scales``, its calibration and its test
    metrics (``held_test_metrics``) into the manifest's ``ue_refinement`` block, which the
    ``<name>-refined-held`` schemes then use.
+
+Beside the ladders it records, on the same calibration drops, how long the mean-payload refined
+reports (no budget, the calibrated rate scale) are: their spread is what a budget in every report
+has to absorb, since a short report cannot use the bits a long one needs (``length_spread``).
 
 Usage::
 
@@ -77,13 +82,32 @@ def _ladder_score(runs: dict, ladder: tuple) -> dict:
             "mean_bits": float(bits[pick, cols].mean()), "share_level0": float(fits.any(0).mean())}
 
 
+def _length_spread(model, x, budget: int, batch: int = 500) -> dict:
+    """Lengths of the mean-payload refined reports of ``x`` (no budget): mean, std, percentiles, and
+    the share over ``budget`` with the mean bits those reports are over by."""
+    import torch
+
+    with torch.no_grad():
+        bits = np.concatenate([np.asarray(model.compress(x[lo:lo + batch], first_report=lo).num_bits)
+                               for lo in range(0, len(x), batch)]).astype(float)
+    over = bits > budget
+    pct = np.percentile(bits, [5, 25, 50, 75, 95])
+    return {"mean_bits": float(bits.mean()), "std_bits": float(bits.std()),
+            **{f"p{q}_bits": float(v) for q, v in zip((5, 25, 50, 75, 95), pct)},
+            "share_over_budget": float(over.mean()),
+            "mean_bits_over_budget": float((bits[over] - budget).mean()) if over.any() else 0.0}
+
+
 def _markdown(result: dict) -> str:
+    tested = any(m["test"] for m in result["models"])
     lines = [f"Rate-scale ladders for refined reports held to eType II's payload in every report, chosen on "
-             f"{result['calibration_samples']} training drops; test set `{result['preset']}` ({result['samples']} "
-             f"drops, seed {result['test_seed']}), SGCS per subcarrier through the real payload. Command: "
-             f"`{result['command']}`.", "",
-             "| model | budget | eType II SGCS | ladder | calibration SGCS | test mean bits | test SGCS | vs eType II |"
-             " UE encode (reports/s) |", "|---|---|---|---|---|---|---|---|---|"]
+             f"{result['calibration_samples']} training drops; "
+             + (f"test set `{result['preset']}` ({result['samples']} drops, seed {result['test_seed']})" if tested
+                else "no test run (`--calibration-only`)")
+             + f", SGCS per subcarrier through the real payload. Command: `{result['command']}`.", ""]
+    if tested:
+        lines += ["| model | budget | eType II SGCS | ladder | calibration SGCS | test mean bits | test SGCS | "
+                  "vs eType II | UE encode (reports/s) |", "|---|---|---|---|---|---|---|---|---|"]
     for m in result["models"]:
         for t in m["test"]:
             cal = next(c for c in m["ladders"] if c["budget_scales"] == t["budget_scales"])
@@ -91,6 +115,22 @@ def _markdown(result: dict) -> str:
                          f"{', '.join(f'{s:g}' for s in t['budget_scales'])}"
                          f"{' (chosen)' if t['chosen'] else ' (was)'} | {cal['sgcs']:.4f} | {t['mean_bits']:.1f} | "
                          f"{t['sgcs']:.4f} | {t['sgcs_vs_etype2']:+.1%} | {t['reports_per_s']:.1f} |")
+    if tested:
+        lines.append("")
+    lines += [f"On the {result['calibration_samples']} calibration drops: the best ladders, and the lengths of the "
+              "mean-payload refined reports (no budget) that a budget in every report has to absorb.", "",
+              "| model | budget | best ladders (calibration SGCS, mean bits) | unheld mean / std bits | "
+              "5-25-50-75-95th percentile bits | share over budget (mean excess) |", "|---|---|---|---|---|---|"]
+    for m in result["models"]:
+        best = sorted(m["ladders"], key=lambda c: -c["sgcs"])[:3]
+        lad = "; ".join(f"{', '.join(f'{s:g}' for s in c['budget_scales'])}: {c['sgcs']:.4f} at {c['mean_bits']:.1f}"
+                        for c in best)
+        sp = m.get("length_spread")
+        spread = ("| - | - | - |" if sp is None else
+                  f"| {sp['mean_bits']:.1f} / {sp['std_bits']:.1f} | "
+                  f"{'-'.join(f'{sp[k]:.0f}' for k in ('p5_bits', 'p25_bits', 'p50_bits', 'p75_bits', 'p95_bits'))} | "
+                  f"{sp['share_over_budget']:.0%} (+{sp['mean_bits_over_budget']:.1f} b) |")
+        lines.append(f"| `{m['weights']}` | {m['budget_bits']} | {lad} {spread}")
     return "\n".join(lines) + "\n"
 
 
@@ -103,7 +143,11 @@ def main(argv=None) -> int:
     ap.add_argument("--max-rungs", type=int, default=2, help="most rungs in a ladder (the UE's compute)")
     ap.add_argument("--no-baseline", action="store_true",
                     help="test the chosen ladder only, not the manifest's current one beside it")
+    ap.add_argument("--calibration-only", action="store_true",
+                    help="score ladders and report lengths on the calibration drops only (no test, no manifest)")
     args = ap.parse_args(argv)
+    if args.calibration_only and args.update_manifest:
+        ap.error("--calibration-only measures no test metrics to write: drop --update-manifest")
 
     import sionna_csifb  # noqa: F401
     from sionna_csifb.models.refinement import LatentRefinement
@@ -139,11 +183,16 @@ def main(argv=None) -> int:
         for c in sorted(ladders, key=lambda c: -c["sgcs"])[:5]:
             print(f"  ladder {c['budget_scales']}: calibration SGCS {c['sgcs']:.4f} at {c['mean_bits']:.1f} b", flush=True)
         ref = refs[budget]
+        model.latent_refinement = base
+        spread = _length_spread(model, xc, budget)
+        print(f"  mean-payload refined reports: {spread['mean_bits']:.1f} +- {spread['std_bits']:.1f} b, "
+              f"{spread['share_over_budget']:.0%} over {budget}", flush=True)
         row = {"weights": name, "budget_bits": budget, "etype2": ref["name"], "etype2_sgcs": ref["sgcs"],
                "base_refinement": base.to_dict(), "ladders": ladders + ([was] if was not in ladders else []),
-               "test": []}
-        tests = [chosen["budget_scales"]] + ([list(base.budget_scales)] if not args.no_baseline
-                                            and list(base.budget_scales) != chosen["budget_scales"] else [])
+               "length_spread": spread, "test": []}
+        tests = [] if args.calibration_only else [chosen["budget_scales"]] + (
+            [list(base.budget_scales)] if not args.no_baseline and list(base.budget_scales) != chosen["budget_scales"]
+            else [])
         for scales in tests:
             model.latent_refinement = replace(base, budget_scales=tuple(scales))
             t0 = time.perf_counter()
@@ -159,6 +208,12 @@ def main(argv=None) -> int:
             t = row["test"][-1]
             print(f"{name} ladder {scales}: test SGCS {t['sgcs']:.4f} at {t['mean_bits']:.1f} b (max {t['max_bits']}), "
                   f"{t['sgcs_vs_etype2']:+.1%} vs {ref['name']} ({sec:.0f} s)", flush=True)
+        if args.calibration_only:
+            result["models"].append(row)
+            model.latent_refinement = None
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=1))
+            continue
         t = row["test"][0]
         blocks[name] = {"budget_scales": chosen["budget_scales"],
                         "budget_calibration": {"preset": entry["scenario"]["name"], "seed": cal_seed,

@@ -138,6 +138,14 @@ def test_learned_feedback_shipped_weights(tmp_path):
     chosen = max(m["ladders"][:3], key=lambda c: c["sgcs"])
     assert m["test"][0]["chosen"] and m["test"][0]["budget_scales"] == chosen["budget_scales"]
     assert all(t["max_bits"] <= 65 for t in m["test"]) and "(chosen)" in out.with_suffix(".md").read_text()
+    sp = m["length_spread"]  # the mean-payload refined reports' lengths on the calibration drops
+    assert sp["p5_bits"] <= sp["p50_bits"] <= sp["p95_bits"] and 0 <= sp["share_over_budget"] <= 1
+    assert (sp["mean_bits_over_budget"] > 0) == (sp["share_over_budget"] > 0)
+    # a calibration-only study writes nothing into the manifest
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "budget_ladder.py"), "--calibration-only",
+                        "--update-manifest", "--out", str(tmp_path / "x.json")], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "drop --update-manifest" in r.stderr
 
 
 def test_learned_feedback_matched_from_an_earlier_json(tmp_path):
