@@ -189,9 +189,9 @@ def main(argv=None) -> int:
         row = {"weights": name, "budget_bits": budget, "etype2": ref["name"], "etype2_sgcs": ref["sgcs"],
                "base_refinement": base.to_dict(), "ladders": ladders + ([was] if was not in ladders else []),
                "length_spread": spread, "test": []}
-        tests = [] if args.calibration_only else [chosen["budget_scales"]] + (
-            [list(base.budget_scales)] if not args.no_baseline and list(base.budget_scales) != chosen["budget_scales"]
-            else [])
+        tests = [] if args.calibration_only else [chosen["budget_scales"]]  # the chosen ladder, then the current one
+        if tests and not args.no_baseline and list(base.budget_scales) != chosen["budget_scales"]:
+            tests.append(list(base.budget_scales))
         for scales in tests:
             model.latent_refinement = replace(base, budget_scales=tuple(scales))
             t0 = time.perf_counter()
